@@ -1,0 +1,121 @@
+"""The one way ncloud code talks to the database: `with db.writer() as s:` / `with db.reader() as s:`.
+
+Each block is one transaction, committed when the block ends and rolled back if it raises, like
+oslo.db's enginefacade reader/writer. On SQLite a writer transaction starts with BEGIN IMMEDIATE,
+so two writers queue on the database lock up front instead of deadlocking when they both try to
+upgrade a read lock; readers never block thanks to WAL. On MariaDB/PostgreSQL both share one
+pooled engine, with pre-ping so a restarted database server is reconnected transparently.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Iterator
+from typing import TypeVar
+
+from sqlalchemy import create_engine, event, exc, text
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+LOG = logging.getLogger(__name__)
+T = TypeVar("T")
+
+SQLITE_BUSY_TIMEOUT_MS = 30000
+
+
+class DatabaseUnavailable(RuntimeError):
+    """The database cannot be reached (the API answers 503 with a retry hint)."""
+
+
+def _sqlite_engine(url, immediate: bool) -> Engine:
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+                           pool_size=20, max_overflow=20)
+
+    @event.listens_for(engine, "connect")
+    def _configure(dbapi_connection, _record):
+        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves, below
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection):
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+class Database:
+    """Engines and sessions for one database URL; one instance per process and URL."""
+
+    def __init__(self, url: str, pool_size: int = 10, max_overflow: int = 20, recycle: int = 3600):
+        self.url = make_url(url)
+        if self.url.get_backend_name() == "sqlite":
+            self.engine = _sqlite_engine(self.url, immediate=True)
+            self._read_engine = _sqlite_engine(self.url, immediate=False)
+        else:
+            self.engine = create_engine(self.url, pool_size=pool_size, max_overflow=max_overflow,
+                                        pool_recycle=recycle, pool_pre_ping=True)
+            self._read_engine = self.engine
+        self._writer = sessionmaker(bind=self.engine, expire_on_commit=False)
+        self._reader = sessionmaker(bind=self._read_engine, expire_on_commit=False)
+
+    @property
+    def backend(self) -> str:
+        return self.url.get_backend_name()
+
+    @contextlib.contextmanager
+    def writer(self) -> Iterator[Session]:
+        """A read-write transaction."""
+        with self._writer.begin() as session:
+            yield session
+
+    @contextlib.contextmanager
+    def reader(self) -> Iterator[Session]:
+        """A read-only transaction (never blocks writers on SQLite)."""
+        with self._reader.begin() as session:
+            yield session
+
+    def ping(self) -> None:
+        """Raise DatabaseUnavailable unless a trivial query succeeds."""
+        try:
+            with self._read_engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+        except exc.SQLAlchemyError as error:
+            raise DatabaseUnavailable(str(error.__cause__ or error)) from error
+
+    def wait_until_reachable(self, attempts: int, delay: float = 1.0) -> None:
+        for attempt in range(attempts + 1):
+            try:
+                self.ping()
+                return
+            except DatabaseUnavailable as error:
+                if attempt == attempts:
+                    raise
+                LOG.warning("database %s unreachable (%s); retrying in %.0fs",
+                            self.url.render_as_string(hide_password=True), error, delay)
+                time.sleep(delay)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+        if self._read_engine is not self.engine:
+            self._read_engine.dispose()
+
+
+def retry_on_deadlock(func: Callable[[], T], attempts: int = 5) -> T:
+    """Run a whole transaction again when the database chose it as a deadlock victim."""
+    for attempt in range(attempts):
+        try:
+            return func()
+        except exc.OperationalError as error:
+            message = str(error.orig).lower()
+            transient = "deadlock" in message or "database is locked" in message or "lock wait" in message
+            if not transient or attempt == attempts - 1:
+                raise
+            time.sleep(0.01 * (2 ** attempt))
+    raise AssertionError("unreachable")

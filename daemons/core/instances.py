@@ -1,0 +1,144 @@
+"""Instance records: state transitions, faults and actions, used by the API and the conductor.
+
+Every state change is a compare-and-swap (`update` with `expected`): a step that finds the
+instance no longer in the state it expected (deleted meanwhile, already done by an earlier
+delivery of the same message, taken over by the reconciler) is told so and backs off. That is
+what makes RPC handlers idempotent and races between API, conductor and compute harmless.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from ncloud.daemons.core import exception, states
+from ncloud.daemons.core.db.models import (
+    Instance,
+    InstanceAction,
+    InstanceActionEvent,
+    InstanceFault,
+    utcnow,
+)
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+FIELDS = ("uuid", "project_id", "user_id", "display_name", "hostname", "image_ref", "flavor", "vcpus",
+          "memory_mb", "root_gb", "ephemeral_gb", "vm_state", "task_state", "power_state", "host", "node",
+          "availability_zone", "key_name", "user_data", "config_drive", "metadata_", "launch_index",
+          "reservation_id")
+
+
+class UnexpectedState(exception.Conflict):
+    message = "Instance {uuid} is no longer in the expected state ({detail})."
+
+
+def to_dict(instance: Instance) -> dict[str, Any]:
+    """The plain form of an instance that travels in RPC messages."""
+    return {name: getattr(instance, name) for name in FIELDS}
+
+
+def get(session: Session, uuid: str, project_id: str | None = None, include_deleted: bool = False) -> Instance:
+    query = select(Instance).where(Instance.uuid == uuid)
+    if not include_deleted:
+        query = query.where(Instance.deleted.is_(False))
+    if project_id is not None:
+        query = query.where(Instance.project_id == project_id)
+    instance = session.scalars(query).first()
+    if instance is None:
+        raise exception.InstanceNotFound(instance_id=uuid)
+    return instance
+
+
+def update_state(session: Session, uuid: str, updates: dict[str, Any],
+                 expected: dict[str, Any] | None = None) -> bool:
+    """Apply `updates` if the instance still matches `expected`; False when it does not.
+
+    `expected` values may be a single value or a list/tuple of acceptable values. Setting
+    `task_state` also restarts the reconciler's clock for it.
+    """
+    values = dict(updates)
+    if "task_state" in values:
+        values["task_started_at"] = utcnow() if values["task_state"] is not None else None
+    values["updated_at"] = utcnow()
+    query = update(Instance).where(Instance.uuid == uuid, Instance.deleted.is_(False))
+    for name, want in (expected or {}).items():
+        column = getattr(Instance, name)
+        if isinstance(want, list | tuple | set | frozenset):
+            options = [w for w in want if w is not None]
+            clause = column.in_(options)
+            if None in want:
+                clause = clause | column.is_(None)
+            query = query.where(clause)
+        elif want is None:
+            query = query.where(column.is_(None))
+        else:
+            query = query.where(column == want)
+    return session.execute(query.values(**values)).rowcount == 1
+
+
+def require_state(session: Session, uuid: str, updates: dict[str, Any], expected: dict[str, Any]) -> None:
+    if not update_state(session, uuid, updates, expected):
+        detail = ", ".join(f"{k}={v}" for k, v in expected.items())
+        raise UnexpectedState(uuid=uuid, detail=f"expected {detail}")
+
+
+def mark_deleted(session: Session, uuid: str) -> bool:
+    now = utcnow()
+    result = session.execute(
+        update(Instance).where(Instance.uuid == uuid, Instance.deleted.is_(False)).values(
+            vm_state=states.DELETED, task_state=None, task_started_at=None, power_state=states.NOSTATE,
+            deleted=True, deleted_at=now, terminated_at=now, updated_at=now))
+    return result.rowcount == 1
+
+
+def add_fault(session: Session, uuid: str, message: str, code: int = 500, details: str | None = None,
+              host: str | None = None) -> None:
+    """Record what went wrong, in words the server's owner can act on (shown as `fault`)."""
+    session.add(InstanceFault(instance_uuid=uuid, code=code, message=message[:255],
+                              details=details or (message if len(message) > 255 else None), host=host))
+
+
+def latest_faults(session: Session, uuids: list[str]) -> dict[str, InstanceFault]:
+    if not uuids:
+        return {}
+    rows = session.scalars(select(InstanceFault).where(InstanceFault.instance_uuid.in_(uuids))
+                           .order_by(InstanceFault.id)).all()
+    return {row.instance_uuid: row for row in rows}  # later rows overwrite earlier ones
+
+
+def start_action(session: Session, uuid: str, action: str, request_id: str, user_id: str | None,
+                 project_id: str | None) -> None:
+    session.add(InstanceAction(action=action, instance_uuid=uuid, request_id=request_id, user_id=user_id,
+                               project_id=project_id, start_time=utcnow()))
+
+
+def _action(session: Session, uuid: str, request_id: str | None) -> InstanceAction | None:
+    """The action a request started; with no request id (periodic tasks), the latest one."""
+    query = select(InstanceAction).where(InstanceAction.instance_uuid == uuid)
+    if request_id is not None:
+        query = query.where(InstanceAction.request_id == request_id)
+    return session.scalars(query.order_by(InstanceAction.id.desc()).limit(1)).first()
+
+
+def record_event(session: Session, uuid: str, request_id: str | None, event: str, host: str | None,
+                 result: str | None = None, details: str | None = None,
+                 started: dt.datetime | None = None) -> None:
+    """Record one step of an action (`compute_build_and_run_instance`, ...); `result` closes it."""
+    action = _action(session, uuid, request_id)
+    if action is None:
+        return
+    now = utcnow()
+    session.add(InstanceActionEvent(action_id=action.id, event=event, start_time=started or now,
+                                    finish_time=now if result else None, result=result, host=host,
+                                    details=details))
+    if result == "Error":
+        action.message = "Error"
+    action.updated_at = now
+
+
+def finish_action(session: Session, uuid: str, request_id: str | None, message: str | None = None) -> None:
+    action = _action(session, uuid, request_id)
+    if action is not None and action.finish_time is None:
+        action.finish_time = utcnow()
+        if message:
+            action.message = message

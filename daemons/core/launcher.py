@@ -1,0 +1,57 @@
+"""Start-up shared by every daemon's console script: config, logging, database, bus, run, stop."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable
+
+from ncloud.daemons.core import config, log, rpc
+from ncloud.daemons.core.db import migrate
+from ncloud.daemons.core.db.session import Database, DatabaseUnavailable
+from ncloud.daemons.core.service import Service, wait_for_signal
+
+LOG = logging.getLogger(__name__)
+
+
+def open_database(conf: config.Config) -> Database:
+    """Connect (waiting for the server for a while) and refuse an out-of-date schema."""
+    db = Database(conf.database_url, pool_size=conf.database.max_pool_size,
+                  max_overflow=conf.database.max_overflow, recycle=conf.database.connection_recycle_time)
+    db.wait_until_reachable(conf.database.max_retries)
+    migrate.require_current(db)
+    return db
+
+
+def run_daemon(name: str, argv: list[str] | None,
+               factory: Callable[[config.Config, rpc.Transport, Database | None], list[Service]],
+               needs_db: bool = True) -> None:
+    parser = argparse.ArgumentParser(prog=name, description=f"Run {name}.")
+    parser.add_argument("--config-file", help=f"configuration file (default {config.DEFAULT_CONFIG_FILE})")
+    args = parser.parse_args(argv)
+    try:
+        conf = config.load(args.config_file)
+    except config.ConfigError as error:
+        print(f"{name}: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+    log.setup(conf.default.debug, conf.default.log_file)
+    LOG.info("%s starting on host %s", name, conf.default.host)
+    log.log_effective_config(conf, LOG)
+    try:
+        db = open_database(conf) if needs_db else None
+    except (DatabaseUnavailable, migrate.SchemaOutdated) as error:
+        LOG.error("%s cannot start: %s", name, error)
+        raise SystemExit(1) from None
+    transport = rpc.Transport(conf.default.transport_url)
+    services = factory(conf, transport, db)
+    for service in services:
+        service.start()
+    try:
+        wait_for_signal()
+    finally:
+        for service in services:
+            service.stop()
+        transport.close()
+        if db is not None:
+            db.dispose()

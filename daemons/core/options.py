@@ -1,0 +1,116 @@
+"""Every option ncloud understands, in one place.
+
+Declaring the whole schema up front is what lets the config loader reject a typo with the
+file, the line and the closest valid name, instead of silently ignoring it as oslo.config does,
+and what lets `ncloud config sample` print a complete, commented file.
+"""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Opt:
+    """One typed option. `kind` is str, int, float, bool or list (comma separated)."""
+
+    name: str
+    kind: type
+    default: Any
+    help: str
+    secret: bool = False
+    choices: tuple[str, ...] = ()
+    minimum: float | None = None
+
+
+SECTIONS: dict[str, tuple[Opt, ...]] = {
+    "DEFAULT": (
+        Opt("host", str, socket.gethostname(), "Name of this node as services, hypervisors and RPC topics see it."),
+        Opt("state_path", str, "/var/lib/ncloud", "Directory for the database, image store, keys and logs."),
+        Opt("transport_url", str, "memory://",
+            "Message bus. amqp://user:pw@host:5672/vhost for RabbitMQ; memory:// runs every daemon in one "
+            "process (the all-in-one default).", secret=True),
+        Opt("report_interval", float, 10.0, "Seconds between service heartbeats.", minimum=0.1),
+        Opt("service_down_time", float, 60.0, "A service whose last heartbeat is older than this is down.",
+            minimum=1),
+        Opt("rpc_response_timeout", float, 60.0, "Seconds an RPC call waits for its reply.", minimum=0.1),
+        Opt("rpc_workers", int, 4, "Consumer threads per RPC server (each handles one message at a time).",
+            minimum=1),
+        Opt("debug", bool, False, "Log at DEBUG level."),
+        Opt("log_file", str, "", "Log to this file instead of standard error."),
+        Opt("default_availability_zone", str, "nova", "Availability zone of hosts in no zone."),
+    ),
+    "database": (
+        Opt("connection", str, "",
+            "SQLAlchemy URL. Empty: sqlite:///<state_path>/ncloud.db. MariaDB/MySQL: "
+            "mysql+pymysql://user:pw@host/ncloud?charset=utf8mb4; PostgreSQL: "
+            "postgresql+psycopg://user:pw@host/ncloud.", secret=True),
+        Opt("max_pool_size", int, 10, "Connections kept open per process (MariaDB/PostgreSQL).", minimum=1),
+        Opt("max_overflow", int, 20, "Connections opened beyond the pool under load.", minimum=0),
+        Opt("connection_recycle_time", int, 3600, "Seconds after which a pooled connection is replaced.",
+            minimum=1),
+        Opt("max_retries", int, 10, "Attempts to connect at start before giving up.", minimum=0),
+    ),
+    "api": (
+        Opt("bind_host", str, "0.0.0.0", "Address the API listens on."),
+        Opt("bind_port", int, 8774, "Port the API listens on.", minimum=0),
+        Opt("threads", int, 8, "Request handling threads.", minimum=1),
+        Opt("public_endpoint", str, "",
+            "Base URL clients use to reach the API (links in responses). Empty: taken from the request."),
+        Opt("auth_strategy", str, "noauth2",
+            "How requests are authenticated. noauth2 is a development mode: the token 'user:project' is "
+            "trusted as is, and user 'admin' is an administrator.", choices=("noauth2",)),
+        Opt("max_limit", int, 1000, "Largest page a list request returns.", minimum=1),
+    ),
+    "scheduler": (
+        Opt("max_attempts", int, 3, "Hosts a build is tried on before it fails.", minimum=1),
+        Opt("host_subset_size", int, 1,
+            "Pick at random among this many best-weighed hosts (spreads concurrent claims).", minimum=1),
+        Opt("ram_weight_multiplier", float, 1.0,
+            "Weight of free RAM: positive spreads servers over hosts, negative packs them."),
+        Opt("enabled_filters", list, ["ComputeFilter", "AvailabilityZoneFilter", "ResourceFilter"],
+            "Host filters, in order."),
+        Opt("claim_retries", int, 10, "Retries of a claim that lost a race on a provider's generation.",
+            minimum=1),
+    ),
+    "conductor": (
+        Opt("reconcile_interval", float, 30.0,
+            "Seconds between sweeps for servers stuck in a task state past its timeout.", minimum=0.1),
+        Opt("build_timeout", float, 600.0, "Seconds a build may take before the server goes to ERROR.",
+            minimum=1),
+        Opt("delete_timeout", float, 300.0, "Seconds a delete may take before it is finished by force.",
+            minimum=1),
+        Opt("action_timeout", float, 300.0,
+            "Seconds any other task (stop, start, reboot, pause, ...) may take before it is abandoned.",
+            minimum=1),
+    ),
+    "compute": (
+        Opt("compute_driver", str, "fake", "Virt driver.", choices=("fake",)),
+        Opt("reserved_host_cpus", int, 0, "VCPUs kept for the host.", minimum=0),
+        Opt("reserved_host_memory_mb", int, 512, "RAM (MiB) kept for the host.", minimum=0),
+        Opt("reserved_host_disk_mb", int, 0, "Disk (MiB) kept for the host.", minimum=0),
+        Opt("cpu_allocation_ratio", float, 4.0, "Virtual CPUs per physical CPU.", minimum=0.0001),
+        Opt("ram_allocation_ratio", float, 1.0, "Overcommit of RAM.", minimum=0.0001),
+        Opt("disk_allocation_ratio", float, 1.0, "Overcommit of disk.", minimum=0.0001),
+        Opt("resource_report_interval", float, 60.0, "Seconds between inventory reports.", minimum=0.1),
+    ),
+    "fake": (
+        Opt("hosts", int, 1,
+            "Simulated compute hosts run by one ncloud-compute process (named <host>, <host>-2, ...).",
+            minimum=1),
+        Opt("vcpus", int, 16, "VCPUs of each simulated host.", minimum=1),
+        Opt("memory_mb", int, 65536, "RAM (MiB) of each simulated host.", minimum=1),
+        Opt("local_gb", int, 1000, "Disk (GiB) of each simulated host.", minimum=1),
+        Opt("spawn_delay", float, 0.0, "Seconds a simulated spawn takes.", minimum=0),
+        Opt("fail_spawn_hosts", list, [], "Hosts whose spawns fail (fault injection for tests)."),
+    ),
+}
+
+
+def find(section: str, name: str) -> Opt | None:
+    for opt in SECTIONS.get(section, ()):
+        if opt.name == name:
+            return opt
+    return None

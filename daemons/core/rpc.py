@@ -1,0 +1,297 @@
+"""The one RPC layer every ncloud daemon uses, on kombu.
+
+- `RPCClient(transport, topic).call(ctx, "method", **args)` waits for the reply (raising the remote
+  exception, rebuilt by type when it is an `NcloudError`); `.cast(...)` is fire and forget;
+  `.fanout(...)` reaches every server of a topic.
+- `RPCServer(transport, topic, host, endpoint).start()` consumes `<topic>` (shared by all servers
+  of the topic, so work is spread) and `<topic>.<host>` (this server alone) and calls
+  `endpoint.<method>(ctx, **args)`.
+
+Messages are JSON envelopes: {method, args, version, context, msg_id?, reply_to?}. Queues are
+durable and casts persistent; a message is acknowledged only after its handler returned, so work
+in progress when a daemon dies is delivered again (handlers are idempotent). Each consumer thread
+has its own connection and `prefetch_count=1`; replies and casts are published from a separate
+pool of connections (publishing from inside a consumer callback on its own connection recurses
+under backlog). Reconnection lives here, never in handlers: consumers are kombu `ConsumerMixin`s
+that reconnect by themselves, publishers retry with a bounded policy.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any
+
+from kombu import Connection, Exchange, Queue
+from kombu.mixins import ConsumerMixin
+from kombu.pools import ProducerPool
+from ncloud.daemons.core import exception
+from ncloud.daemons.core.context import RequestContext
+
+LOG = logging.getLogger(__name__)
+
+VERSION = "1.0"
+EXCHANGE = "ncloud"
+# Polling interval of kombu's virtual transports (memory://): kombu's default of 1 s would add a
+# second to every hop. See docs/decisions/0002-embedded-transport.md for the measurement.
+VIRTUAL_POLLING_INTERVAL = 0.005
+PUBLISH_RETRY = {"max_retries": 20, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 3}
+
+
+class Transport:
+    """Connections to one broker URL, shared by every client and server of a process."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.is_virtual = not url.startswith(("amqp", "pyamqp", "amqps"))
+        self.options = {"polling_interval": VIRTUAL_POLLING_INTERVAL} if self.is_virtual else {}
+        self.exchange = Exchange(EXCHANGE, type="direct", durable=True)
+        self._connections = self.connection().Pool(limit=32)
+        self._producers = ProducerPool(self._connections, limit=32)
+        self._replies: _ReplyWaiter | None = None
+        self._lock = threading.Lock()
+
+    def connection(self) -> Connection:
+        return Connection(self.url, transport_options=self.options, heartbeat=0 if self.is_virtual else 30)
+
+    def queue(self, name: str) -> Queue:
+        return Queue(name, self.exchange, routing_key=name, durable=True)
+
+    def fanout_exchange(self, topic: str) -> Exchange:
+        return Exchange(f"{EXCHANGE}_{topic}_fanout", type="fanout", durable=False)
+
+    def publish(self, body: dict, routing_key: str, exchange: Exchange | None = None,
+                declare: list | None = None, persistent: bool = True, **properties) -> None:
+        try:
+            with self._producers.acquire(block=True, timeout=30) as producer:
+                producer.publish(
+                    body, exchange=exchange if exchange is not None else self.exchange,
+                    routing_key=routing_key, serializer="json", declare=declare or [],
+                    delivery_mode=2 if persistent else 1, retry=True, retry_policy=PUBLISH_RETRY,
+                    **properties)
+        except Exception as error:  # kombu surfaces many transport-specific exception types
+            if isinstance(error, exception.NcloudError):
+                raise
+            raise exception.MessagingUnavailable(reason=f"{type(error).__name__}: {error}") from error
+
+    def replies(self) -> _ReplyWaiter:
+        with self._lock:
+            if self._replies is None:
+                self._replies = _ReplyWaiter(self)
+                self._replies.start()
+            return self._replies
+
+    def close(self) -> None:
+        if self._replies is not None:
+            self._replies.stop()
+        self._producers.force_close_all()
+        self._connections.force_close_all()
+
+
+class _ReplyWaiter(ConsumerMixin):
+    """One reply queue per process; replies find their caller by msg_id."""
+
+    def __init__(self, transport: Transport):
+        self.transport = transport
+        self.connection = transport.connection()
+        self.queue_name = f"reply_{uuid.uuid4().hex}"
+        self.queue = Queue(self.queue_name, transport.exchange, routing_key=self.queue_name,
+                           durable=False, auto_delete=True)
+        self.pending: dict[str, Future] = {}
+        self.lock = threading.Lock()
+        self.ready = threading.Event()
+        self.thread = threading.Thread(target=self.run, name="rpc-replies", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+        if not self.ready.wait(30):
+            raise exception.MessagingUnavailable(reason="reply queue could not be set up in 30s")
+
+    def stop(self) -> None:
+        self.should_stop = True
+        self.thread.join(5)
+
+    def get_consumers(self, consumer_cls, channel):
+        return [consumer_cls(queues=[self.queue], callbacks=[self._on_reply], accept=["json"], no_ack=True)]
+
+    def on_consume_ready(self, connection, channel, consumers, **kwargs):
+        self.ready.set()
+
+    def on_connection_error(self, exc, interval):
+        LOG.warning("RPC reply connection lost (%s); reconnecting in %ss", exc, interval)
+
+    def expect(self, msg_id: str) -> Future:
+        future: Future = Future()
+        with self.lock:
+            self.pending[msg_id] = future
+        return future
+
+    def forget(self, msg_id: str) -> None:
+        with self.lock:
+            self.pending.pop(msg_id, None)
+
+    def _on_reply(self, body, message) -> None:
+        with self.lock:
+            future = self.pending.pop(body.get("msg_id"), None)
+        if future is not None and not future.done():
+            future.set_result(body)
+
+
+class RPCClient:
+    """Sends requests to the servers of one topic (or one host's server with `server=`)."""
+
+    def __init__(self, transport: Transport, topic: str, server: str | None = None,
+                 timeout: float = 60.0, version: str = VERSION):
+        self.transport = transport
+        self.topic = topic
+        self.target = f"{topic}.{server}" if server else topic
+        self.timeout = timeout
+        self.version = version
+
+    def prepare(self, server: str | None = None, timeout: float | None = None) -> RPCClient:
+        return RPCClient(self.transport, self.topic, server=server,
+                         timeout=self.timeout if timeout is None else timeout, version=self.version)
+
+    def _envelope(self, ctx: RequestContext, method: str, args: dict) -> dict:
+        return {"method": method, "args": args, "version": self.version, "context": ctx.to_dict()}
+
+    def cast(self, ctx: RequestContext, method: str, **args) -> None:
+        self.transport.publish(self._envelope(ctx, method, args), self.target,
+                               declare=[self.transport.queue(self.target)])
+
+    def fanout(self, ctx: RequestContext, method: str, **args) -> None:
+        exchange = self.transport.fanout_exchange(self.topic)
+        self.transport.publish(self._envelope(ctx, method, args), "", exchange=exchange,
+                               declare=[exchange], persistent=False)
+
+    def call(self, ctx: RequestContext, method: str, timeout: float | None = None, **args) -> Any:
+        timeout = self.timeout if timeout is None else timeout
+        replies = self.transport.replies()
+        msg_id = uuid.uuid4().hex
+        body = self._envelope(ctx, method, args)
+        body.update(msg_id=msg_id, reply_to=replies.queue_name)
+        future = replies.expect(msg_id)
+        try:
+            self.transport.publish(body, self.target, declare=[self.transport.queue(self.target)],
+                                   persistent=False, expiration=timeout)
+            reply = future.result(timeout)
+        except FutureTimeout:
+            raise exception.MessagingTimeout(timeout=timeout, method=method, topic=self.target) from None
+        finally:
+            replies.forget(msg_id)
+        failure = reply.get("failure")
+        if failure:
+            raise _rebuild(failure)
+        return reply.get("result")
+
+
+def _rebuild(failure: dict) -> Exception:
+    cls = exception.by_name(failure.get("type", ""))
+    if cls is not None:
+        error = cls.__new__(cls)
+        Exception.__init__(error, failure.get("message", ""))
+        error.kwargs = {}
+        return error
+    return exception.RemoteError(failure.get("type", "Exception"), failure.get("message", ""))
+
+
+class _Worker(ConsumerMixin):
+    def __init__(self, server: RPCServer, queues: list[Queue], name: str):
+        self.server = server
+        self.connection = server.transport.connection()
+        self.queues = queues
+        self.ready = threading.Event()
+        self.thread = threading.Thread(target=self.run, name=name, daemon=True)
+
+    def get_consumers(self, consumer_cls, channel):
+        return [consumer_cls(queues=self.queues, callbacks=[self.server._dispatch], accept=["json"],
+                             prefetch_count=1)]
+
+    def on_consume_ready(self, connection, channel, consumers, **kwargs):
+        self.ready.set()
+
+    def on_connection_error(self, exc, interval):
+        LOG.warning("%s: connection to the message bus lost (%s); reconnecting in %ss",
+                    self.thread.name, exc, interval)
+
+    def on_connection_revived(self):
+        LOG.info("%s: connected to the message bus", self.thread.name)
+
+
+class RPCServer:
+    """Consumes a topic for one host and dispatches messages to an endpoint's methods.
+
+    Besides the endpoint's public methods, every server answers `ping` (health checks) and
+    `heartbeat` (a message that went through the consumer loop, proving it alive; the
+    `on_heartbeat` callback records it).
+    """
+
+    def __init__(self, transport: Transport, topic: str, host: str, endpoint: object, workers: int = 4,
+                 on_heartbeat=None, binary: str | None = None):
+        self.transport = transport
+        self.topic = topic
+        self.host = host
+        self.endpoint = endpoint
+        self.on_heartbeat = on_heartbeat
+        self.binary = binary or f"ncloud-{topic}"
+        shared = [transport.queue(topic), transport.queue(f"{topic}.{host}")]
+        fanout = Queue(f"{topic}_fanout_{host}_{uuid.uuid4().hex[:8]}", transport.fanout_exchange(topic),
+                       durable=False, auto_delete=True, exclusive=False)
+        self.workers = [_Worker(self, shared + ([fanout] if i == 0 else []), f"rpc-{topic}.{host}-{i}")
+                        for i in range(workers)]
+
+    def start(self, wait: float = 30.0) -> None:
+        for worker in self.workers:
+            worker.thread.start()
+        for worker in self.workers:
+            if not worker.ready.wait(wait):
+                LOG.warning("%s: not consuming yet after %ss (is the message bus up?)", worker.thread.name, wait)
+
+    def stop(self) -> None:
+        for worker in self.workers:
+            worker.should_stop = True
+        for worker in self.workers:
+            if worker.thread.is_alive():
+                worker.thread.join(5)
+
+    def _builtin(self, method: str, ctx: RequestContext, args: dict):
+        if method == "ping":
+            return {"host": self.host, "topic": self.topic, "binary": self.binary}
+        if method == "heartbeat":
+            if self.on_heartbeat is not None:
+                self.on_heartbeat()
+            return None
+        raise AssertionError(method)
+
+    def _dispatch(self, body: dict, message) -> None:
+        method = body.get("method", "")
+        ctx = RequestContext.from_dict(body.get("context"))
+        args = body.get("args") or {}
+        reply_to, msg_id = body.get("reply_to"), body.get("msg_id")
+        reply: dict = {"msg_id": msg_id}
+        try:
+            if str(body.get("version", "1.0")).split(".")[0] != VERSION.split(".")[0]:
+                raise exception.Invalid(reason=f"unsupported RPC version {body.get('version')}")
+            with ctx:
+                if method in ("ping", "heartbeat"):
+                    reply["result"] = self._builtin(method, ctx, args)
+                else:
+                    handler = getattr(self.endpoint, method, None) if not method.startswith("_") else None
+                    if handler is None:
+                        raise exception.Invalid(reason=f"{self.topic} has no RPC method {method!r}")
+                    reply["result"] = handler(ctx, **args)
+        except exception.NcloudError as error:
+            LOG.info("%s.%s [%s] failed: %s", self.topic, method, ctx.request_id, error)
+            reply["failure"] = {"type": type(error).__name__, "message": str(error)}
+        except Exception as error:
+            LOG.exception("%s.%s [%s] raised an unexpected error", self.topic, method, ctx.request_id)
+            reply["failure"] = {"type": type(error).__name__, "message": str(error)}
+        if reply_to:
+            try:
+                self.transport.publish(reply, reply_to, persistent=False)
+            except exception.MessagingUnavailable:
+                LOG.warning("could not deliver the reply to %s.%s [%s]", self.topic, method, ctx.request_id)
+        message.ack()

@@ -1,0 +1,151 @@
+"""A daemon's life cycle: register, consume its topic, prove it is alive, run periodic tasks, stop.
+
+Every ncloud daemon is a `Service` (or several: the all-in-one and the fake driver's simulated
+hosts run many in one process). Concurrency is threads throughout (see
+docs/decisions/0003-concurrency.md): one RPC consumer thread per worker, one thread per periodic
+task, and the API's request threads.
+
+A heartbeat is a message the service sends to its own `<topic>.<host>` queue every
+`report_interval`; only when its consumer loop handles it is the service recorded as alive. A
+daemon whose socket is open but whose consumer is wedged therefore goes down, as it should.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable
+
+from ncloud.daemons.core import rpc
+from ncloud.daemons.core.config import Config
+from ncloud.daemons.core.context import admin_context
+
+LOG = logging.getLogger(__name__)
+
+
+class Periodic:
+    """Runs `func` every `interval` seconds in its own thread until stopped; errors are logged."""
+
+    def __init__(self, name: str, interval: float, func: Callable[[], object], initial_delay: float | None = None):
+        self.name = name
+        self.interval = interval
+        self.func = func
+        self.initial_delay = interval if initial_delay is None else initial_delay
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name=f"periodic-{name}", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        if self._stop.wait(self.initial_delay):
+            return
+        while True:
+            try:
+                self.func()
+            except Exception:
+                LOG.exception("periodic task %s failed; it runs again in %ss", self.name, self.interval)
+            if self._stop.wait(self.interval):
+                return
+
+
+class Service:
+    """One daemon role on one host: an RPC server for `topic`, heartbeats and periodic tasks.
+
+    Subclasses set `binary` and `topic`, give the endpoint (the object whose methods are the RPC
+    API), and implement `register()` / `report_alive()` (directly in the database, or through the
+    conductor for computes, which never touch the database).
+    """
+
+    binary = "ncloud-service"
+    topic = "service"
+
+    def __init__(self, conf: Config, transport: rpc.Transport, host: str | None = None):
+        self.conf = conf
+        self.transport = transport
+        self.host = host or conf.default.host
+        self.periodics: list[Periodic] = []
+        self.rpcserver: rpc.RPCServer | None = None
+        self._heartbeat_target = rpc.RPCClient(transport, self.topic, server=self.host)
+
+    # -- hooks -------------------------------------------------------------------------------
+    def endpoint(self) -> object:
+        raise NotImplementedError
+
+    def register(self) -> None:
+        """Create or refresh this service's row in the services table."""
+
+    def report_alive(self) -> None:
+        """Record a heartbeat that went through the consumer loop."""
+
+    def on_start(self) -> None:
+        """Work to do once consuming, before the first heartbeat (e.g. reconcile state)."""
+
+    # -- life cycle ----------------------------------------------------------------------------
+    def start(self) -> None:
+        self.register()
+        self.rpcserver = rpc.RPCServer(self.transport, self.topic, self.host, self.endpoint(),
+                                       workers=self.conf.default.rpc_workers, on_heartbeat=self.report_alive,
+                                       binary=self.binary)
+        self.rpcserver.start()
+        self.on_start()
+        self.periodics.insert(0, Periodic("heartbeat", self.conf.default.report_interval, self._send_heartbeat,
+                                          initial_delay=0))
+        for periodic in self.periodics:
+            periodic.start()
+        LOG.info("%s started on host %s (topic %s)", self.binary, self.host, self.topic)
+
+    def _send_heartbeat(self) -> None:
+        # Non-persistent with a TTL: heartbeats queued while the consumer is stuck must not later
+        # make a long-dead service look alive.
+        ttl = max(self.conf.default.report_interval, 1.0)
+        self.transport.publish(
+            {"method": "heartbeat", "args": {}, "version": rpc.VERSION, "context": admin_context().to_dict()},
+            self._heartbeat_target.target, declare=[self.transport.queue(self._heartbeat_target.target)],
+            persistent=False, expiration=ttl)
+
+    def stop(self) -> None:
+        for periodic in self.periodics:
+            periodic.stop()
+        if self.rpcserver is not None:
+            self.rpcserver.stop()
+        LOG.info("%s on host %s stopped", self.binary, self.host)
+
+
+def wait_for_signal(stop: threading.Event | None = None) -> None:
+    """Block until SIGINT/SIGTERM (or `stop` is set)."""
+    stop = stop or threading.Event()
+
+    def _handler(signum, _frame):
+        LOG.info("received %s, stopping", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGINT, _handler)
+    signal.signal(signal.SIGTERM, _handler)
+    while not stop.wait(0.5):
+        pass
+
+
+class DatabaseService(Service):
+    """A service that owns a database connection (api side: scheduler, conductor) and records
+    its own registration and heartbeats there."""
+
+    def __init__(self, conf: Config, transport: rpc.Transport, db, host: str | None = None):
+        super().__init__(conf, transport, host)
+        self.db = db
+
+    def register(self) -> None:
+        from ncloud.daemons.core import servicegroup
+
+        with self.db.writer() as session:
+            servicegroup.register(session, self.host, self.binary, self.topic)
+
+    def report_alive(self) -> None:
+        from ncloud.daemons.core import servicegroup
+
+        with self.db.writer() as session:
+            servicegroup.heartbeat(session, self.host, self.binary)

@@ -1,0 +1,42 @@
+"""The services table: which daemon runs where, and whether it is up.
+
+A service is up when its last heartbeat (`last_seen_up`, written only after a heartbeat message
+went through its consumer loop) is younger than `service_down_time` and nobody forced it down.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from ncloud.daemons.core.db.models import Service, utcnow
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+
+def register(session: Session, host: str, binary: str, topic: str) -> Service:
+    service = session.scalars(select(Service).where(Service.host == host, Service.binary == binary)).first()
+    if service is None:
+        service = Service(uuid=str(uuid.uuid4()), host=host, binary=binary, topic=topic, report_count=0)
+        session.add(service)
+        session.flush()
+    return service
+
+
+def heartbeat(session: Session, host: str, binary: str) -> None:
+    session.execute(update(Service).where(Service.host == host, Service.binary == binary)
+                    .values(last_seen_up=utcnow(), report_count=Service.report_count + 1))
+
+
+def is_up(service: Service, down_time: float, now: dt.datetime | None = None) -> bool:
+    if service.forced_down or service.last_seen_up is None:
+        return False
+    now = now or utcnow()
+    return (now - service.last_seen_up).total_seconds() <= down_time
+
+
+def to_dict(service: Service, down_time: float) -> dict:
+    return {"id": service.id, "uuid": service.uuid, "host": service.host, "binary": service.binary,
+            "topic": service.topic, "disabled": service.disabled, "disabled_reason": service.disabled_reason,
+            "forced_down": service.forced_down, "up": is_up(service, down_time),
+            "last_seen_up": service.last_seen_up, "updated_at": service.updated_at}
