@@ -1,0 +1,167 @@
+"""The compute manager: runs the work sent to one host through its virt driver.
+
+It never touches the database: every state change goes through the conductor as a
+compare-and-swap, so a message delivered twice, or one overtaken by a delete, does nothing
+harmful. Whatever fails leaves the instance in a defined state with a fault message.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+import uuid as uuidlib
+
+from ncloud.daemons.compute.virt.driver import ComputeDriver, InstanceNotOnHost, VirtError
+from ncloud.daemons.conductor.rpcapi import ConductorAPI
+from ncloud.daemons.core import placement, states
+from ncloud.daemons.core.context import RequestContext, admin_context
+
+LOG = logging.getLogger(__name__)
+NODE_NAMESPACE = uuidlib.UUID("7d1c1e0a-3c5e-4b8e-9a51-6e0c0b1f2d11")
+
+
+# action: (driver method, task_state while running, vm_state after, power_state after)
+ACTIONS = {
+    "stop": ("power_off", states.POWERING_OFF, states.STOPPED, states.SHUTDOWN),
+    "start": ("power_on", states.POWERING_ON, states.ACTIVE, states.RUNNING),
+    "reboot": ("reboot", states.REBOOTING, states.ACTIVE, states.RUNNING),
+    "reboot_hard": ("reboot", states.REBOOTING_HARD, states.ACTIVE, states.RUNNING),
+    "pause": ("pause", states.PAUSING, states.PAUSED, states.PAUSED_POWER),
+    "unpause": ("unpause", states.UNPAUSING, states.ACTIVE, states.RUNNING),
+    "suspend": ("suspend", states.SUSPENDING, states.SUSPENDED, states.SUSPENDED_POWER),
+    "resume": ("resume", states.RESUMING, states.ACTIVE, states.RUNNING),
+}
+
+
+def node_uuid(nodename: str) -> str:
+    """A stable id for a compute node (and its resource provider), derived from its name."""
+    return str(uuidlib.uuid5(NODE_NAMESPACE, nodename))
+
+
+def _reason(error: Exception) -> str:
+    return str(error) if isinstance(error, VirtError) else f"{type(error).__name__}: {error}"
+
+
+class ComputeManager:
+    """RPC endpoint of topic `compute.<host>`."""
+
+    def __init__(self, conf, host: str, driver: ComputeDriver, conductor: ConductorAPI):
+        self.conf = conf
+        self.host = host
+        self.driver = driver
+        self.conductor = conductor
+
+    # -- builds ------------------------------------------------------------------------------
+    def build_and_run_instance(self, ctx: RequestContext, instance: dict, spec: dict) -> None:
+        uuid = instance["uuid"]
+        started = self.conductor.instance_update(
+            ctx, uuid, {"task_state": states.SPAWNING},
+            expected={"vm_state": states.BUILDING, "task_state": states.SCHEDULING, "host": self.host})
+        if not started:
+            LOG.info("build of %s skipped: it is no longer scheduled to %s (deleted, or built already)",
+                     uuid, self.host)
+            return
+        try:
+            self.driver.spawn(instance, spec.get("image") or {})
+            power_state = self.driver.get_info(instance).power_state
+        except Exception as error:
+            LOG.warning("spawn of %s on %s failed: %s", uuid, self.host, _reason(error),
+                        exc_info=not isinstance(error, VirtError))
+            self._destroy_quietly(instance)
+            self.conductor.build_failed(ctx, uuid, self.host, _reason(error), traceback.format_exc())
+            return
+        if not self.conductor.instance_built(ctx, uuid, self.host, power_state):
+            LOG.info("%s was deleted while it was being built; removing it from %s", uuid, self.host)
+            self._destroy_quietly(instance)
+
+    def _destroy_quietly(self, instance: dict) -> None:
+        try:
+            self.driver.destroy(instance)
+        except Exception:
+            LOG.exception("could not clean up %s on %s", instance["uuid"], self.host)
+
+    # -- delete ------------------------------------------------------------------------------
+    def terminate_instance(self, ctx: RequestContext, instance: dict) -> None:
+        self.driver.destroy(instance)
+        self.conductor.instance_destroyed(ctx, instance["uuid"], self.host)
+
+    # -- power actions -----------------------------------------------------------------------
+    def power_action(self, ctx: RequestContext, instance: dict, action: str, options: dict | None = None) -> None:
+        method, task_state, vm_state, power_state = ACTIONS[action]
+        expected = {"task_state": task_state, "host": self.host}
+        try:
+            if method == "reboot":
+                self.driver.reboot(instance, hard=action == "reboot_hard")
+            elif method == "power_off":
+                self.driver.power_off(instance, **(options or {}))
+            else:
+                getattr(self.driver, method)(instance)
+        except Exception as error:
+            LOG.warning("%s of %s failed: %s", action, instance["uuid"], _reason(error))
+            self.conductor.action_finished(ctx, instance["uuid"], self.host, f"compute_{action}_instance",
+                                           {"task_state": None}, expected, error=_reason(error))
+            return
+        self.conductor.action_finished(ctx, instance["uuid"], self.host, f"compute_{action}_instance",
+                                       {"task_state": None, "vm_state": vm_state, "power_state": power_state},
+                                       expected)
+
+    def get_console_output(self, ctx: RequestContext, instance: dict, length: int | None = None) -> str:
+        output = self.driver.get_console_output(instance)
+        if length is not None:
+            output = "".join(output.splitlines(keepends=True)[-length:]) if length > 0 else ""
+        return output
+
+    # -- host --------------------------------------------------------------------------------
+    def report_resources(self) -> None:
+        """Tell the conductor what this node offers (its resource provider inventory)."""
+        resources = self.driver.host_resources()
+        compute = self.conf.compute
+        disk_reserved_gb = -(-compute.reserved_host_disk_mb // 1024)
+        inventory = {
+            placement.VCPU: {"total": resources.vcpus, "reserved": compute.reserved_host_cpus,
+                             "allocation_ratio": compute.cpu_allocation_ratio, "max_unit": resources.vcpus},
+            placement.MEMORY_MB: {"total": resources.memory_mb, "reserved": compute.reserved_host_memory_mb,
+                                  "allocation_ratio": compute.ram_allocation_ratio,
+                                  "max_unit": resources.memory_mb},
+            placement.DISK_GB: {"total": resources.local_gb, "reserved": disk_reserved_gb,
+                                "allocation_ratio": compute.disk_allocation_ratio,
+                                "max_unit": resources.local_gb},
+        }
+        node = {"uuid": node_uuid(resources.nodename), "hypervisor_hostname": resources.nodename,
+                "hypervisor_type": resources.hypervisor_type, "hypervisor_version": resources.hypervisor_version,
+                "host_ip": resources.host_ip, "vcpus": resources.vcpus, "memory_mb": resources.memory_mb,
+                "local_gb": resources.local_gb, "cpu_info": resources.cpu_info}
+        self.conductor.compute_node_update(admin_context(), self.host, node, inventory)
+
+    def reconcile(self) -> None:
+        """At start: settle every instance the database places here with what the hypervisor has.
+
+        A build or delete that was in flight when this service died is finished or failed now,
+        rather than left for the reconciler's timeout.
+        """
+        ctx = admin_context()
+        present = set(self.driver.list_instances())
+        for instance in self.conductor.instances_on_host(ctx, self.host):
+            uuid, task_state = instance["uuid"], instance["task_state"]
+            if task_state == states.DELETING:
+                self.terminate_instance(ctx, instance)
+            elif task_state in states.BUILD_TASKS:
+                self._destroy_quietly(instance)
+                self.conductor.build_failed(ctx, uuid, self.host,
+                                            f"compute service on {self.host} restarted during the build")
+            else:
+                try:
+                    power_state = self.driver.get_info(instance).power_state if uuid in present else states.SHUTDOWN
+                except InstanceNotOnHost:
+                    power_state = states.SHUTDOWN
+                updates = {"power_state": power_state}
+                if task_state is not None:
+                    updates["task_state"] = None
+                if power_state == states.SHUTDOWN and instance["vm_state"] == states.ACTIVE:
+                    LOG.warning("%s is active in the database but not running on %s: marking it stopped",
+                                uuid, self.host)
+                    updates["vm_state"] = states.STOPPED
+                self.conductor.instance_update(ctx, uuid, updates, expected={"host": self.host})
+            present.discard(uuid)
+        for stray in present:
+            LOG.warning("instance %s runs on %s but the database does not place it here", stray, self.host)

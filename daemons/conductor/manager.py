@@ -1,0 +1,208 @@
+"""The conductor: orchestrates builds and is the compute hosts' only way to the database.
+
+Builds follow the architecture: ask the scheduler for hosts (which claims resources), record the
+choice, send the build to the host. A build that fails on a host releases its claim and is
+rescheduled elsewhere until `[scheduler] max_attempts`; then the server goes to ERROR with a fault
+that names every host tried and the last error. Every step is a compare-and-swap on the instance,
+so a redelivered message or a delete racing with a build cannot leave anything half done.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from ncloud.daemons.compute.rpcapi import ComputeAPI
+from ncloud.daemons.core import exception, instances, placement, servicegroup, states
+from ncloud.daemons.core.context import RequestContext
+from ncloud.daemons.core.db.models import ComputeNode, Instance, RequestSpec, utcnow
+from ncloud.daemons.core.db.session import Database
+from ncloud.daemons.scheduler.rpcapi import SchedulerAPI
+from sqlalchemy import select
+
+LOG = logging.getLogger(__name__)
+SCHEDULER_CALL_ATTEMPTS = 3
+
+
+class ConductorManager:
+    """RPC endpoint of topic `conductor`."""
+
+    def __init__(self, conf, db: Database, scheduler: SchedulerAPI, compute: ComputeAPI):
+        self.conf = conf
+        self.db = db
+        self.scheduler = scheduler
+        self.compute = compute
+
+    # -- builds ------------------------------------------------------------------------------
+    def build_instances(self, ctx: RequestContext, instance_uuids: list[str]) -> None:
+        with self.db.reader() as session:
+            rows = session.scalars(select(Instance).where(
+                Instance.uuid.in_(instance_uuids), Instance.deleted.is_(False),
+                Instance.vm_state == states.BUILDING, Instance.task_state == states.SCHEDULING)).all()
+            specs = {row.instance_uuid: row.spec for row in session.scalars(
+                select(RequestSpec).where(RequestSpec.instance_uuid.in_(instance_uuids)))}
+        waiting = {row.uuid: row for row in rows}
+        # Already placed by an earlier delivery of this message: send the build again (the compute
+        # host's compare-and-swap makes a duplicate harmless).
+        for uuid, row in list(waiting.items()):
+            if row.host is not None:
+                self.compute.build_and_run_instance(ctx, row.host, instances.to_dict(row), specs[uuid])
+                del waiting[uuid]
+        order = [uuid for uuid in instance_uuids if uuid in waiting]
+        if not order:
+            return
+        spec = specs[order[0]]
+        try:
+            destinations = self._select_destinations(ctx, spec, order)
+        except exception.NoValidHost as error:
+            for uuid in order:
+                self._fail_build(ctx, uuid, str(error), code=500)
+            return
+        except (exception.MessagingTimeout, exception.MessagingUnavailable) as error:
+            for uuid in order:
+                self._fail_build(ctx, uuid, f"The scheduler could not be reached: {error}", code=500)
+            return
+        for uuid, destination in zip(order, destinations, strict=True):
+            with self.db.writer() as session:
+                placed = instances.update_state(
+                    session, uuid, {"host": destination["host"], "node": destination["node"]},
+                    expected={"vm_state": states.BUILDING, "task_state": states.SCHEDULING, "host": None})
+                if placed:
+                    instances.record_event(session, uuid, ctx.request_id, "conductor_schedule_and_build_instances",
+                                           destination["host"], result="Success")
+                    instance = instances.to_dict(instances.get(session, uuid))
+                else:  # deleted while it was being scheduled: give the room back
+                    placement.release(session, uuid)
+            if placed:
+                self.compute.build_and_run_instance(ctx, destination["host"], instance, specs[uuid])
+
+    def _select_destinations(self, ctx: RequestContext, spec: dict, uuids: list[str]) -> list[dict]:
+        # select_destinations is idempotent per instance (an existing claim is returned), so a
+        # reply lost to a broker restart is safely asked for again.
+        for attempt in range(1, SCHEDULER_CALL_ATTEMPTS + 1):
+            try:
+                return self.scheduler.select_destinations(ctx, spec, uuids)
+            except (exception.MessagingTimeout, exception.MessagingUnavailable) as error:
+                if attempt == SCHEDULER_CALL_ATTEMPTS:
+                    raise
+                LOG.warning("scheduler did not answer (%s); asking again (%d/%d)", error, attempt,
+                            SCHEDULER_CALL_ATTEMPTS)
+        raise AssertionError("unreachable")
+
+    def _fail_build(self, ctx: RequestContext | None, uuid: str, message: str, code: int = 500,
+                    host: str | None = None, details: str | None = None,
+                    expected: dict | None = None) -> bool:
+        with self.db.writer() as session:
+            failed = instances.update_state(session, uuid, {"vm_state": states.ERROR, "task_state": None},
+                                            expected=expected or {"vm_state": states.BUILDING})
+            placement.release(session, uuid)
+            if failed:
+                instances.add_fault(session, uuid, message, code=code, details=details, host=host)
+                request_id = ctx.request_id if ctx else None
+                instances.record_event(session, uuid, request_id, "conductor_schedule_and_build_instances",
+                                       host, result="Error", details=message)
+                instances.finish_action(session, uuid, request_id, message="Error")
+        if failed:
+            LOG.warning("build of %s failed: %s", uuid, message)
+        return failed
+
+    def build_failed(self, ctx: RequestContext, uuid: str, host: str, reason: str, details: str = "") -> None:
+        """A compute host could not build the instance: reschedule it, or fail it for good."""
+        max_attempts = self.conf.scheduler.max_attempts
+        with self.db.writer() as session:
+            try:
+                instance = instances.get(session, uuid)
+            except exception.InstanceNotFound:
+                placement.release(session, uuid)
+                return
+            if instance.host != host or instance.task_state not in states.BUILD_TASKS:
+                return  # a stale or repeated report
+            spec_row = session.scalars(select(RequestSpec).where(RequestSpec.instance_uuid == uuid)).one()
+            spec = dict(spec_row.spec)
+            retry = dict(spec.get("retry") or {"num_attempts": 0, "hosts": []})
+            retry["num_attempts"] = retry.get("num_attempts", 0) + 1
+            retry["hosts"] = [*retry.get("hosts", []), host]
+            spec["retry"] = retry
+            spec_row.spec = spec
+            instances.record_event(session, uuid, ctx.request_id, "compute_build_and_run_instance", host,
+                                   result="Error", details=reason)
+            exhausted = retry["num_attempts"] >= max_attempts
+            if not exhausted:
+                placement.release(session, uuid)
+                instances.require_state(session, uuid, {"host": None, "node": None, "task_state": states.SCHEDULING},
+                                        expected={"host": host})
+        if exhausted:
+            tried = ", ".join(retry["hosts"])
+            message = (f"Build failed on {retry['num_attempts']} host(s) ({tried}), the maximum of "
+                       f"[scheduler] max_attempts={max_attempts}. Last error on {host}: {reason}")
+            self._fail_build(ctx, uuid, message, host=host, details=details or None,
+                             expected={"host": host, "vm_state": states.BUILDING})
+            return
+        LOG.info("rescheduling %s after failure on %s (attempt %d of %d): %s", uuid, host,
+                 retry["num_attempts"] + 1, max_attempts, reason)
+        self.build_instances(ctx, [uuid])
+
+    # -- reports from compute hosts ------------------------------------------------------------
+    def instance_update(self, ctx: RequestContext, uuid: str, updates: dict, expected: dict) -> bool:
+        with self.db.writer() as session:
+            return instances.update_state(session, uuid, updates, expected)
+
+    def instance_built(self, ctx: RequestContext, uuid: str, host: str, power_state: int) -> bool:
+        with self.db.writer() as session:
+            built = instances.update_state(
+                session, uuid, {"vm_state": states.ACTIVE, "task_state": None, "power_state": power_state,
+                                "launched_at": utcnow()},
+                expected={"host": host, "task_state": states.SPAWNING})
+            if built:
+                instances.record_event(session, uuid, ctx.request_id, "compute_build_and_run_instance", host,
+                                       result="Success")
+                instances.finish_action(session, uuid, ctx.request_id)
+        return built
+
+    def instance_destroyed(self, ctx: RequestContext, uuid: str, host: str) -> None:
+        with self.db.writer() as session:
+            instances.mark_deleted(session, uuid)
+            placement.release(session, uuid)
+            instances.record_event(session, uuid, ctx.request_id, "compute_terminate_instance", host,
+                                   result="Success")
+            instances.finish_action(session, uuid, ctx.request_id)
+
+    def action_finished(self, ctx: RequestContext, uuid: str, host: str, event: str, updates: dict,
+                        expected: dict, error: str | None = None) -> bool:
+        with self.db.writer() as session:
+            done = instances.update_state(session, uuid, updates, expected)
+            if error:
+                instances.add_fault(session, uuid, error, host=host)
+            instances.record_event(session, uuid, ctx.request_id, event, host,
+                                   result="Error" if error else "Success", details=error)
+            instances.finish_action(session, uuid, ctx.request_id, message="Error" if error else None)
+        return done
+
+    def instances_on_host(self, ctx: RequestContext, host: str) -> list[dict]:
+        with self.db.reader() as session:
+            rows = session.scalars(select(Instance).where(Instance.host == host, Instance.deleted.is_(False)))
+            return [instances.to_dict(row) for row in rows]
+
+    # -- services and inventory --------------------------------------------------------------
+    def service_register(self, ctx: RequestContext, host: str, binary: str, topic: str) -> dict:
+        with self.db.writer() as session:
+            service = servicegroup.register(session, host, binary, topic)
+            return {"id": service.id, "uuid": service.uuid}
+
+    def service_heartbeat(self, ctx: RequestContext, host: str, binary: str) -> None:
+        with self.db.writer() as session:
+            servicegroup.heartbeat(session, host, binary)
+
+    def compute_node_update(self, ctx: RequestContext, host: str, node: dict, inventory: dict) -> None:
+        records = {rc: placement.InventoryRecord(**values) for rc, values in inventory.items()}
+        with self.db.writer() as session:
+            row = session.scalars(select(ComputeNode).where(ComputeNode.uuid == node["uuid"])).first()
+            if row is None:
+                row = ComputeNode(uuid=node["uuid"], host=host, hypervisor_hostname=node["hypervisor_hostname"],
+                                  hypervisor_type=node["hypervisor_type"], vcpus=0, memory_mb=0, local_gb=0)
+                session.add(row)
+            for key in ("hypervisor_type", "hypervisor_version", "host_ip", "vcpus", "memory_mb", "local_gb",
+                        "cpu_info"):
+                if getattr(row, key) != node.get(key):
+                    setattr(row, key, node.get(key))
+            row.host = host
+            placement.ensure_provider(session, node["uuid"], node["hypervisor_hostname"], records)

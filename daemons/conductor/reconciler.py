@@ -1,0 +1,97 @@
+"""No stuck states: a periodic sweep that ends every task that outlived its timeout.
+
+- a build (`scheduling`, `networking`, `spawning`, ...) older than `[conductor] build_timeout`:
+  the server goes to ERROR with a fault naming the task state and host, and its allocation is
+  released;
+- a delete older than `delete_timeout` is finished: the instance is marked deleted and its
+  allocation released (its host is presumed gone; a host that comes back cleans up at start);
+- any other task older than `action_timeout`: ERROR with a fault; the allocation stays, because
+  the server still occupies its host.
+Allocations whose consumer is deleted or unknown are released too. Every change is a
+compare-and-swap on (task_state, task_started_at), so several conductors can sweep at once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from ncloud.daemons.core import instances, placement, states
+from ncloud.daemons.core.db.models import Allocation, Instance, utcnow
+from ncloud.daemons.core.db.session import Database
+from sqlalchemy import select
+
+LOG = logging.getLogger(__name__)
+
+
+class Reconciler:
+    def __init__(self, conf, db: Database):
+        self.conf = conf
+        self.db = db
+
+    def timeout_for(self, task_state: str) -> float:
+        conductor = self.conf.conductor
+        if task_state in states.BUILD_TASKS:
+            return conductor.build_timeout
+        if task_state == states.DELETING:
+            return conductor.delete_timeout
+        return conductor.action_timeout
+
+    def run(self) -> int:
+        """One sweep; returns how many instances it settled."""
+        now = utcnow()
+        shortest = min(self.conf.conductor.build_timeout, self.conf.conductor.delete_timeout,
+                       self.conf.conductor.action_timeout)
+        with self.db.reader() as session:
+            stale = session.execute(select(Instance.uuid, Instance.task_state, Instance.task_started_at,
+                                           Instance.host)
+                                    .where(Instance.deleted.is_(False), Instance.task_state.is_not(None),
+                                           Instance.task_started_at < now - dt.timedelta(seconds=shortest))
+                                    ).all()
+        settled = 0
+        for uuid, task_state, started_at, host in stale:
+            limit = self.timeout_for(task_state)
+            if (now - started_at).total_seconds() < limit:
+                continue
+            if self._settle(uuid, task_state, started_at, host, limit):
+                settled += 1
+        settled += self._release_orphan_allocations()
+        return settled
+
+    def _settle(self, uuid: str, task_state: str, started_at: dt.datetime, host: str | None, limit: float) -> bool:
+        expected = {"task_state": task_state, "task_started_at": started_at}
+        with self.db.writer() as session:
+            if task_state == states.DELETING:
+                if not instances.update_state(session, uuid, {"task_state": states.DELETING}, expected):
+                    return False
+                instances.mark_deleted(session, uuid)
+                placement.release(session, uuid)
+                instances.finish_action(session, uuid, None, message="Error")
+                LOG.warning("delete of %s did not finish within %ss on host %s: marked deleted", uuid, limit, host)
+                return True
+            if not instances.update_state(session, uuid, {"vm_state": states.ERROR, "task_state": None}, expected):
+                return False
+            where = f"on host {host}" if host else "before a host was chosen"
+            if task_state in states.BUILD_TASKS:
+                placement.release(session, uuid)
+                message = f"Build timed out: the server spent more than {limit:g}s in task state {task_state} {where}."
+            else:
+                message = f"Task {task_state} did not finish within {limit:g}s {where}."
+            instances.add_fault(session, uuid, message, code=500, host=host)
+            instances.record_event(session, uuid, None, "conductor_reconcile", host, result="Error", details=message)
+            instances.finish_action(session, uuid, None, message="Error")
+        LOG.warning("%s: %s", uuid, message)
+        return True
+
+    def _release_orphan_allocations(self) -> int:
+        with self.db.writer() as session:
+            orphans = session.scalars(
+                select(Allocation.consumer_id).distinct()
+                .outerjoin(Instance, Instance.uuid == Allocation.consumer_id)
+                .where((Instance.id.is_(None)) | (Instance.deleted.is_(True)))).all()
+            for consumer in orphans:
+                placement.release(session, consumer)
+        if orphans:
+            LOG.warning("released allocations of %d deleted or unknown server(s): %s", len(orphans),
+                        ", ".join(orphans))
+        return len(orphans)
