@@ -1,0 +1,41 @@
+"""`ncloud db sync|status`: bring the database schema up to date, or tell whether it is."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from ncloud.cli.options import ConfigFile, load_config
+
+app = typer.Typer(help="Database schema migrations.", no_args_is_help=True)
+
+
+def _database(config_file: Path | None):
+    from ncloud.daemons.core.db.session import Database
+
+    conf = load_config(config_file)
+    return Database(conf.database_url)
+
+
+@app.command()
+def sync(config_file: Path | None = ConfigFile) -> None:
+    """Apply every pending migration."""
+    from ncloud.daemons.core.db import migrate
+
+    found = migrate.sync(_database(config_file))
+    typer.echo(f"database schema at {found.current} (newest)")
+
+
+@app.command()
+def status(config_file: Path | None = ConfigFile) -> None:
+    """Say whether migrations are pending. Exit 0 when current, 1 when not."""
+    from ncloud.daemons.core.db import migrate
+
+    found = migrate.status(_database(config_file))
+    if found.up_to_date:
+        typer.echo(f"database schema at {found.current}: up to date")
+        return
+    typer.echo(f"database schema at {found.current or 'nothing (empty database)'}; "
+               f"{len(found.pending)} migration(s) pending: {', '.join(found.pending)}. Run 'ncloud db sync'.")
+    raise typer.Exit(1)

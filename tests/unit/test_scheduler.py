@@ -1,0 +1,121 @@
+"""The scheduler: filters, weighers, claims, and the story it tells when nothing fits."""
+
+import pytest
+
+from ncloud.daemons.compute.manager import node_uuid
+from ncloud.daemons.core import config, exception, placement, servicegroup
+from ncloud.daemons.core.context import admin_context
+from ncloud.daemons.core.db.models import Service
+from ncloud.daemons.scheduler.manager import SchedulerManager
+
+TINY = {"vcpus": 1, "memory_mb": 512, "root_gb": 1}
+
+
+def add_host(db, name, memory_mb=4096, vcpus=4, disk_gb=50, up=True, disabled=False):
+    inventory = {
+        placement.VCPU: placement.InventoryRecord(total=vcpus, max_unit=vcpus),
+        placement.MEMORY_MB: placement.InventoryRecord(total=memory_mb, max_unit=memory_mb),
+        placement.DISK_GB: placement.InventoryRecord(total=disk_gb, max_unit=disk_gb),
+    }
+    from ncloud.daemons.core.db.models import ComputeNode
+
+    with db.writer() as session:
+        service = servicegroup.register(session, name, "ncloud-compute", "compute")
+        service.disabled = disabled
+        session.add(ComputeNode(uuid=node_uuid(name), host=name, hypervisor_hostname=name, hypervisor_type="fake",
+                                vcpus=vcpus, memory_mb=memory_mb, local_gb=disk_gb, cpu_info={}))
+        placement.ensure_provider(session, node_uuid(name), name, inventory)
+        if up:
+            servicegroup.heartbeat(session, name, "ncloud-compute")
+
+
+def scheduler(db, **overrides):
+    conf = config.load(None, environ={}, overrides={"scheduler": overrides} if overrides else None)
+    return SchedulerManager(conf, db)
+
+
+def spec(flavor=TINY, **extra):
+    return {"flavor": flavor, "retry": {"num_attempts": 0, "hosts": []}, **extra}
+
+
+def test_spreads_servers_over_the_host_with_most_free_ram(db):
+    add_host(db, "small", memory_mb=2048)
+    add_host(db, "big", memory_mb=8192)
+    chosen = scheduler(db).select_destinations(admin_context(), spec(), ["i1"])
+    assert chosen[0]["host"] == "big"
+
+
+def test_negative_ram_multiplier_packs_servers(db):
+    add_host(db, "small", memory_mb=2048)
+    add_host(db, "big", memory_mb=8192)
+    chosen = scheduler(db, ram_weight_multiplier=-1.0).select_destinations(admin_context(), spec(), ["i1"])
+    assert chosen[0]["host"] == "small"
+
+
+def test_spread_alternates_between_equal_hosts(db):
+    add_host(db, "a")
+    add_host(db, "b")
+    chosen = scheduler(db).select_destinations(admin_context(), spec(), ["i1", "i2", "i3", "i4"])
+    assert sorted(c["host"] for c in chosen) == ["a", "a", "b", "b"]
+
+
+def test_boot_fails_with_reason_when_no_host_has_ram(db):
+    add_host(db, "a", memory_mb=1024)
+    add_host(db, "b", memory_mb=1024)
+    add_host(db, "down", memory_mb=65536, up=False)
+    big = {"vcpus": 1, "memory_mb": 4096, "root_gb": 1}
+    with pytest.raises(exception.NoValidHost) as error:
+        scheduler(db).select_destinations(admin_context(), spec(big), ["i1"])
+    message = str(error.value)
+    assert message.startswith("No valid host was found. 3 compute host(s) known")
+    assert "ComputeFilter removed 1 (compute service down on 1)" in message
+    assert "ResourceFilter removed 2 (MEMORY_MB short on 2)" in message
+    assert "MEMORY_MB=4096" in message
+
+
+def test_disabled_and_already_tried_hosts_are_skipped(db):
+    add_host(db, "disabled", memory_mb=65536, disabled=True)
+    add_host(db, "tried", memory_mb=32768)
+    add_host(db, "left", memory_mb=1024)
+    request = spec(retry={"num_attempts": 1, "hosts": ["tried"]})
+    assert scheduler(db).select_destinations(admin_context(), request, ["i1"])[0]["host"] == "left"
+
+
+def test_multi_server_request_that_does_not_fit_claims_nothing(db):
+    add_host(db, "a", memory_mb=1024)  # room for two tiny servers
+    with pytest.raises(exception.NoValidHost):
+        scheduler(db).select_destinations(admin_context(), spec(), ["i1", "i2", "i3"])
+    with db.reader() as session:
+        assert placement.usages(session) == {}
+
+
+def test_repeated_request_returns_the_existing_claim(db):
+    add_host(db, "a")
+    add_host(db, "b")
+    first = scheduler(db).select_destinations(admin_context(), spec(), ["i1"])
+    again = scheduler(db).select_destinations(admin_context(), spec(), ["i1"])
+    assert first == again
+    with db.reader() as session:
+        assert sum(u.get("MEMORY_MB", 0) for u in placement.usages(session).values()) == 512
+
+
+def test_forced_host_is_used_even_if_others_are_emptier(db):
+    add_host(db, "a", memory_mb=1024)
+    add_host(db, "b", memory_mb=8192)
+    chosen = scheduler(db).select_destinations(admin_context(), spec(force_host="a"), ["i1"])
+    assert chosen[0]["host"] == "a"
+
+
+def test_other_availability_zone_has_no_hosts(db):
+    add_host(db, "a")
+    with pytest.raises(exception.NoValidHost, match=r"AvailabilityZoneFilter removed 1 \(not in availability "
+                                                    r"zone az2 on 1\)"):
+        scheduler(db).select_destinations(admin_context(), spec(availability_zone="az2"), ["i1"])
+
+
+def test_services_table_row_is_used_for_liveness(db):
+    add_host(db, "a")
+    with db.reader() as session:
+        service = session.query(Service).filter_by(host="a").one()
+        assert servicegroup.is_up(service, 60)
+        assert not servicegroup.is_up(service, -1)
