@@ -39,3 +39,12 @@ def status(config_file: Path | None = ConfigFile) -> None:
     typer.echo(f"database schema at {found.current or 'nothing (empty database)'}; "
                f"{len(found.pending)} migration(s) pending: {', '.join(found.pending)}. Run 'ncloud db sync'.")
     raise typer.Exit(1)
+
+
+@app.command()
+def seed(config_file: Path | None = ConfigFile) -> None:
+    """Create the default flavors (m1.tiny, m1.small, m1.medium) and the demo image if missing."""
+    from ncloud.daemons.core import bootstrap
+
+    found = bootstrap.ensure_defaults(_database(config_file))
+    typer.echo(f"flavors: {', '.join(found['flavors'])}; demo image {found['image_name']} ({found['image_id']})")

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import logging
 
+from sqlalchemy import select
+
 from ncloud.daemons.compute.rpcapi import ComputeAPI
 from ncloud.daemons.core import exception, instances, placement, servicegroup, states
 from ncloud.daemons.core.context import RequestContext
 from ncloud.daemons.core.db.models import ComputeNode, Instance, RequestSpec, utcnow
 from ncloud.daemons.core.db.session import Database
 from ncloud.daemons.scheduler.rpcapi import SchedulerAPI
-from sqlalchemy import select
 
 LOG = logging.getLogger(__name__)
 SCHEDULER_CALL_ATTEMPTS = 3

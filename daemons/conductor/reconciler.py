@@ -16,10 +16,11 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
+from sqlalchemy import select
+
 from ncloud.daemons.core import instances, placement, states
 from ncloud.daemons.core.db.models import Allocation, Instance, utcnow
 from ncloud.daemons.core.db.session import Database
-from sqlalchemy import select
 
 LOG = logging.getLogger(__name__)
 

@@ -181,10 +181,19 @@ def load(path: str | os.PathLike | None = None, environ: Mapping[str, str] | Non
         section_part, sep, key = section_key.partition("__")
         section = "DEFAULT" if section_part.upper() == "DEFAULT" else section_part.lower()
         key = key.lower()
-        if not sep or section not in options.SECTIONS:
-            known = [f"{ENV_PREFIX}{s.upper()}__" for s in options.SECTIONS]
-            raise ConfigError(f"environment variable {variable}: expected {ENV_PREFIX}<SECTION>__<OPTION>"
-                              f"{_closest(variable[:len(variable) - len(key)], known)}")
+        if not sep:
+            # Not meant as an option (e.g. NCLOUD_TEST_DBS), unless it starts like one.
+            for known in options.SECTIONS:
+                if section_key.upper().startswith(f"{known.upper()}_"):
+                    suggestion = f"{ENV_PREFIX}{known.upper()}__{section_key[len(known) + 1:]}"
+                    raise ConfigError(f"environment variable {variable}: options are set as "
+                                      f"{ENV_PREFIX}<SECTION>__<OPTION> (two underscores); did you mean "
+                                      f"'{suggestion}'?")
+            continue
+        if section not in options.SECTIONS:
+            known = [f"{ENV_PREFIX}{s.upper()}" for s in options.SECTIONS]
+            raise ConfigError(f"environment variable {variable}: unknown section '{section_part}'"
+                              f"{_closest(f'{ENV_PREFIX}{section_part}', known)}")
         opt = options.find(section, key)
         if opt is None:
             names = [o.name for o in options.SECTIONS[section]]

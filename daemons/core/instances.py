@@ -11,6 +11,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
 from ncloud.daemons.core import exception, states
 from ncloud.daemons.core.db.models import (
     Instance,
@@ -19,8 +22,6 @@ from ncloud.daemons.core.db.models import (
     InstanceFault,
     utcnow,
 )
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session
 
 FIELDS = ("uuid", "project_id", "user_id", "display_name", "hostname", "image_ref", "flavor", "vcpus",
           "memory_mb", "root_gb", "ephemeral_gb", "vm_state", "task_state", "power_state", "host", "node",

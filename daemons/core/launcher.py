@@ -26,7 +26,8 @@ def open_database(conf: config.Config) -> Database:
 
 def run_daemon(name: str, argv: list[str] | None,
                factory: Callable[[config.Config, rpc.Transport, Database | None], list[Service]],
-               needs_db: bool = True) -> None:
+               needs_db: bool = True, publish_retry: dict | None = None) -> None:
+    """Run the services `factory` builds until SIGTERM/SIGINT; exit 2 on bad config, 1 if it cannot start."""
     parser = argparse.ArgumentParser(prog=name, description=f"Run {name}.")
     parser.add_argument("--config-file", help=f"configuration file (default {config.DEFAULT_CONFIG_FILE})")
     args = parser.parse_args(argv)
@@ -43,10 +44,14 @@ def run_daemon(name: str, argv: list[str] | None,
     except (DatabaseUnavailable, migrate.SchemaOutdated) as error:
         LOG.error("%s cannot start: %s", name, error)
         raise SystemExit(1) from None
-    transport = rpc.Transport(conf.default.transport_url)
+    transport = rpc.Transport(conf.default.transport_url, publish_retry=publish_retry)
     services = factory(conf, transport, db)
-    for service in services:
-        service.start()
+    try:
+        for service in services:
+            service.start()
+    except OSError as error:  # e.g. the API's port is taken
+        LOG.error("%s cannot start: %s", name, error)
+        raise SystemExit(1) from None
     try:
         wait_for_signal()
     finally:

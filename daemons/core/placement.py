@@ -18,11 +18,12 @@ import uuid as uuidlib
 from collections import defaultdict
 from dataclasses import dataclass
 
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
+
 from ncloud.daemons.core import exception
 from ncloud.daemons.core.db.models import Allocation, Inventory, ResourceProvider
 from ncloud.daemons.core.db.session import Database, retry_on_deadlock
-from sqlalchemy import delete, func, select, update
-from sqlalchemy.orm import Session
 
 LOG = logging.getLogger(__name__)
 

@@ -28,6 +28,7 @@ from typing import Any
 from kombu import Connection, Exchange, Queue
 from kombu.mixins import ConsumerMixin
 from kombu.pools import ProducerPool
+
 from ncloud.daemons.core import exception
 from ncloud.daemons.core.context import RequestContext
 
@@ -38,14 +39,18 @@ EXCHANGE = "ncloud"
 # Polling interval of kombu's virtual transports (memory://): kombu's default of 1 s would add a
 # second to every hop. See docs/decisions/0002-embedded-transport.md for the measurement.
 VIRTUAL_POLLING_INTERVAL = 0.005
+# Daemons wait out a broker restart (about a minute); the API answers 503 within seconds instead,
+# so that a user is told to retry rather than left hanging.
 PUBLISH_RETRY = {"max_retries": 20, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 3}
+FAIL_FAST_RETRY = {"max_retries": 3, "interval_start": 0.2, "interval_step": 0.3, "interval_max": 1}
 
 
 class Transport:
     """Connections to one broker URL, shared by every client and server of a process."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, publish_retry: dict | None = None):
         self.url = url
+        self.publish_retry = publish_retry or PUBLISH_RETRY
         self.is_virtual = not url.startswith(("amqp", "pyamqp", "amqps"))
         self.options = {"polling_interval": VIRTUAL_POLLING_INTERVAL} if self.is_virtual else {}
         self.exchange = Exchange(EXCHANGE, type="direct", durable=True)
@@ -70,7 +75,7 @@ class Transport:
                 producer.publish(
                     body, exchange=exchange if exchange is not None else self.exchange,
                     routing_key=routing_key, serializer="json", declare=declare or [],
-                    delivery_mode=2 if persistent else 1, retry=True, retry_policy=PUBLISH_RETRY,
+                    delivery_mode=2 if persistent else 1, retry=True, retry_policy=self.publish_retry,
                     **properties)
         except Exception as error:  # kombu surfaces many transport-specific exception types
             if isinstance(error, exception.NcloudError):

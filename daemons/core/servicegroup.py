@@ -9,12 +9,13 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from ncloud.daemons.core.db.models import Service, utcnow
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from ncloud.daemons.core.db.models import Service, utcnow
 
-def register(session: Session, host: str, binary: str, topic: str) -> Service:
+
+def register(session: Session, host: str, binary: str, topic: str | None) -> Service:
     service = session.scalars(select(Service).where(Service.host == host, Service.binary == binary)).first()
     if service is None:
         service = Service(uuid=str(uuid.uuid4()), host=host, binary=binary, topic=topic, report_count=0)

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from sqlalchemy import select
+
 from ncloud.daemons.core import placement, servicegroup
 from ncloud.daemons.core.db.models import ComputeNode, ResourceProvider, Service
 from ncloud.daemons.core.db.session import Database
-from sqlalchemy import select
 
 COMPUTE_BINARY = "ncloud-compute"
 

@@ -12,12 +12,13 @@ import logging
 import random
 from collections import Counter
 
+from sqlalchemy import select
+
 from ncloud.daemons.core import exception, placement
 from ncloud.daemons.core.context import RequestContext
 from ncloud.daemons.core.db.models import Allocation, ComputeNode, ResourceProvider
 from ncloud.daemons.core.db.session import Database
 from ncloud.daemons.scheduler import filters, host_state, weighers
-from sqlalchemy import select
 
 LOG = logging.getLogger(__name__)
 

@@ -101,3 +101,13 @@ def test_sample_lists_every_option_and_loads_back(tmp_path):
     uncommented = uncommented.replace("<this machine's hostname>", "node1")
     conf = config.load(write(tmp_path, uncommented), environ={})
     assert conf.default.host == "node1"
+
+
+def test_single_underscore_environment_option_is_caught_with_suggestion():
+    with pytest.raises(config.ConfigError, match="did you mean 'NCLOUD_DATABASE__CONNECTION'"):
+        config.load(None, environ={"NCLOUD_DATABASE_CONNECTION": "sqlite://"})
+
+
+def test_other_ncloud_environment_variables_are_not_options():
+    conf = config.load(None, environ={"NCLOUD_TEST_DBS": "sqlite"})
+    assert conf.scheduler.max_attempts == 3

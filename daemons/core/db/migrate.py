@@ -13,6 +13,7 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+
 from ncloud.daemons.core.db.session import Database
 
 MIGRATIONS = Path(__file__).parent / "migrations"

@@ -102,8 +102,9 @@ class Instance(Timestamps, Base):
     reservation_id: Mapped[str | None] = mapped_column(String(255))
     launch_index: Mapped[int] = mapped_column(Integer, default=0)
     image_ref: Mapped[str | None] = mapped_column(String(255))
-    instance_type_id: Mapped[int] = mapped_column(ForeignKey("flavors.id"))
-    # The flavor as it was at boot: a later change of the flavor must not change running servers.
+    # No foreign key: a flavor may be deleted while servers built from it live on, as in Nova.
+    instance_type_id: Mapped[int | None] = mapped_column(Integer)
+    # The flavor as it was at boot: a later change or deletion of the flavor must not change servers.
     flavor: Mapped[dict] = mapped_column(JSON)
     vcpus: Mapped[int] = mapped_column(Integer)
     memory_mb: Mapped[int] = mapped_column(Integer)

@@ -1,6 +1,7 @@
 """Alembic environment: ncloud runs migrations programmatically (`ncloud db sync`), never from an ini."""
 
 from alembic import context
+
 from ncloud.daemons.core.db.models import Base
 
 connection = context.config.attributes["connection"]

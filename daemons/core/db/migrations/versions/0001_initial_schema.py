@@ -204,7 +204,7 @@ def upgrade() -> None:
         sa.Column("reservation_id", sa.String(length=255), nullable=True),
         sa.Column("launch_index", sa.Integer(), nullable=False),
         sa.Column("image_ref", sa.String(length=255), nullable=True),
-        sa.Column("instance_type_id", sa.Integer(), nullable=False),
+        sa.Column("instance_type_id", sa.Integer(), nullable=True),
         sa.Column("flavor", sa.JSON(), nullable=False),
         sa.Column("vcpus", sa.Integer(), nullable=False),
         sa.Column("memory_mb", sa.Integer(), nullable=False),
@@ -229,9 +229,6 @@ def upgrade() -> None:
         sa.Column("deleted_at", sa.DateTime(), nullable=True),
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.Column("updated_at", sa.DateTime(), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["instance_type_id"], ["flavors.id"], name=op.f("fk_instances_instance_type_id_flavors")
-        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_instances")),
         sa.UniqueConstraint("uuid", name=op.f("uq_instances_uuid")),
     )

@@ -1,0 +1,269 @@
+"""Boot benchmark: how fast ncloud takes servers to ACTIVE through its HTTP API, and at what cost.
+
+    python bench/boot.py --count 500 --concurrency 20 --hosts 10
+    python bench/boot.py --transport-url amqp://guest:guest@127.0.0.1:5672// \
+        --database-url 'mysql+pymysql://ncloud:pw@127.0.0.1/ncloud?charset=utf8mb4' ...
+    python bench/boot.py --url http://127.0.0.1:8774/compute/v2.1     # a cloud already running
+
+It starts its own cloud (unless --url): the all-in-one (`ncloud up`, one process, embedded
+transport, SQLite) by default, or one process per daemon on the given broker and database. It
+boots --count servers with --concurrency client threads over --hosts simulated compute hosts,
+waits until all are ACTIVE, lists them, deletes them, and prints a table and one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from ncloud.daemons.core.bootstrap import DEMO_IMAGE_ID  # noqa: E402
+from tests.cloud import ProcessCloud, free_port, wait_until  # noqa: E402
+
+
+def percentile(values: list[float], pct: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(pct / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def peak_rss_mb(pid: int) -> float:
+    """Peak resident memory (VmHWM) of a process and its children, in MiB."""
+    total = 0.0
+    pids = [pid]
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        pids += [int(child) for child in children]
+    except OSError:
+        pass
+    for one in pids:
+        try:
+            for line in Path(f"/proc/{one}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    total += int(line.split()[1]) / 1024
+        except OSError:
+            pass
+    return total
+
+
+class EmbeddedCloud:
+    """`ncloud up` in a subprocess: every daemon in one process on the embedded defaults."""
+
+    def __init__(self, hosts: int):
+        self.dir = Path(tempfile.mkdtemp(prefix="ncloud-bench-"))
+        self.port = free_port()
+        env = dict(os.environ, NCLOUD_FAKE__HOSTS=str(hosts), NCLOUD_FAKE__VCPUS="1000",
+                   NCLOUD_FAKE__MEMORY_MB="10000000", NCLOUD_FAKE__LOCAL_GB="100000")
+        ncloud = Path(sys.executable).parent / "ncloud"
+        with open(self.dir / "up.log", "wb") as log:  # the child keeps its own copy
+            self.process = subprocess.Popen(
+                [str(ncloud), "up", "--state-dir", str(self.dir), "--port", str(self.port)],
+                env=env, stdout=log, stderr=subprocess.STDOUT)
+        self.url = f"http://127.0.0.1:{self.port}/compute/v2.1"
+        wait_until(lambda: (self.dir / "clouds.yaml").exists() or self.process.poll() is not None, 60,
+                   what="ncloud up")
+        if self.process.poll() is not None:
+            raise SystemExit(f"ncloud up failed; see {self.dir / 'up.log'}")
+
+    def rss(self) -> dict[str, float]:
+        return {"ncloud up (all daemons)": peak_rss_mb(self.process.pid)}
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGINT)
+        self.process.wait(60)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class SeparateProcesses:
+    """One process per daemon on a real broker and database."""
+
+    def __init__(self, hosts: int, transport_url: str, database_url: str):
+        self.dir = Path(tempfile.mkdtemp(prefix="ncloud-bench-"))
+        self.cloud = ProcessCloud(self.dir, transport_url, database_url, options={
+            "DEFAULT": {"report_interval": 10, "service_down_time": 60},
+            "conductor": {"reconcile_interval": 30},
+            "compute": {"resource_report_interval": 60},
+            "fake": {"hosts": hosts, "vcpus": 1000, "memory_mb": 10000000, "local_gb": 100000}})
+        self.cloud.start("api", "ncloud-api", host="ctl")
+        self.cloud.start("conductor", "ncloud-conductor", host="ctl")
+        self.cloud.start("scheduler", "ncloud-scheduler", host="ctl")
+        self.cloud.start("compute", "ncloud-compute", host="cmp")
+        self.cloud.wait_for_api()
+        names = ["cmp"] + [f"cmp-{n}" for n in range(2, hosts + 1)]
+        self.cloud.wait_for_computes(names, timeout=120)
+        self.url = self.cloud.url
+
+    def rss(self) -> dict[str, float]:
+        return {name: peak_rss_mb(process.pid) for name, process in self.cloud.processes.items()}
+
+    def stop(self) -> None:
+        self.cloud.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def wait_for_computes(client: httpx.Client, hosts: int) -> None:
+    def ready():
+        response = client.get("/os-hypervisors")
+        return response.status_code == 200 and len(response.json()["hypervisors"]) >= hosts
+    wait_until(ready, 120, what=f"{hosts} hypervisors")
+
+
+def run(args) -> dict:
+    cloud = None
+    if args.url:
+        url = args.url
+    elif args.transport_url or args.database_url:
+        if not (args.transport_url and args.database_url):
+            raise SystemExit("--transport-url and --database-url go together")
+        cloud = SeparateProcesses(args.hosts, args.transport_url, args.database_url)
+        url = cloud.url
+    else:
+        cloud = EmbeddedCloud(args.hosts)
+        url = cloud.url
+    limits = httpx.Limits(max_connections=args.concurrency + 4, max_keepalive_connections=args.concurrency + 4)
+    client = httpx.Client(base_url=url, headers={"X-Auth-Token": args.token}, timeout=60, limits=limits)
+    try:
+        wait_for_computes(client, args.hosts)
+        image = args.image or DEMO_IMAGE_ID
+        flavor = args.flavor
+        post_latency: list[float] = []
+        uuids: list[str] = []
+        errors: list[str] = []
+        lock = threading.Lock()
+
+        def boot(n: int) -> None:
+            body = {"server": {"name": f"bench-{n}", "flavorRef": flavor, "imageRef": image}}
+            started = time.perf_counter()
+            response = client.post("/servers", json=body)
+            elapsed = time.perf_counter() - started
+            with lock:
+                post_latency.append(elapsed * 1000)
+                if response.status_code == 202:
+                    uuids.append(response.json()["server"]["id"])
+                else:
+                    errors.append(f"{response.status_code} {response.text[:200]}")
+
+        t0 = time.perf_counter()
+        with ThreadPoolExecutor(args.concurrency) as pool:
+            list(pool.map(boot, range(args.count)))
+        post_done = time.perf_counter() - t0
+
+        def all_active() -> bool:
+            servers = _list_all(client)
+            mine = [s for s in servers if s["id"] in set(uuids)]
+            statuses = [s["status"] for s in mine]
+            if "ERROR" in statuses:
+                bad = next(s for s in mine if s["status"] == "ERROR")
+                raise SystemExit(f"server {bad['id']} went to ERROR: {bad.get('fault')}")
+            return len(mine) == len(uuids) and all(status == "ACTIVE" for status in statuses)
+        wait_until(all_active, args.timeout, interval=0.25, what="all servers ACTIVE")
+        to_active = time.perf_counter() - t0
+
+        detail = _timed_gets(client, "/servers/detail", args.samples)
+        detail100 = _timed_gets(client, "/servers/detail?limit=100", args.samples)
+
+        t1 = time.perf_counter()
+        with ThreadPoolExecutor(args.concurrency) as pool:
+            list(pool.map(lambda uuid: client.delete(f"/servers/{uuid}"), uuids))
+        wait_until(lambda: not [s for s in _list_all(client) if s["id"] in set(uuids)], args.timeout,
+                   interval=0.25, what="all servers deleted")
+        delete_s = time.perf_counter() - t1
+        rss = cloud.rss() if cloud else {}
+    finally:
+        client.close()
+        if cloud:
+            cloud.stop()
+    return {
+        "count": args.count, "concurrency": args.concurrency, "hosts": args.hosts,
+        "mode": "url" if args.url else ("separate" if args.transport_url else "embedded"),
+        "post_errors": len(errors),
+        "servers_per_s": round(len(uuids) / to_active, 1),
+        "post_s": round(post_done, 2),
+        "post_p50_ms": round(percentile(post_latency, 50), 1),
+        "post_p95_ms": round(percentile(post_latency, 95), 1),
+        "post_p99_ms": round(percentile(post_latency, 99), 1),
+        "all_active_s": round(to_active, 2),
+        "detail_servers": len(uuids),
+        "detail_p50_ms": round(percentile(detail, 50), 1),
+        "detail_p99_ms": round(percentile(detail, 99), 1),
+        "detail100_p50_ms": round(percentile(detail100, 50), 1),
+        "delete_s": round(delete_s, 2),
+        "rss_mb": {name: round(value, 1) for name, value in rss.items()},
+        "rss_mb_total": round(sum(rss.values()), 1),
+        "first_error": errors[0] if errors else None,
+    }
+
+
+def _list_all(client: httpx.Client) -> list[dict]:
+    servers, marker = [], None
+    while True:
+        params = {"limit": 1000, **({"marker": marker} if marker else {})}
+        page = client.get("/servers", params=params).json()["servers"]
+        servers.extend(page)
+        if len(page) < 1000:
+            return servers
+        marker = page[-1]["id"]
+
+
+def _timed_gets(client: httpx.Client, path: str, samples: int) -> list[float]:
+    timings = []
+    for _ in range(samples):
+        started = time.perf_counter()
+        response = client.get(path)
+        timings.append((time.perf_counter() - started) * 1000)
+        response.raise_for_status()
+    return timings
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--count", type=int, default=100, help="servers to boot (default 100)")
+    parser.add_argument("--concurrency", type=int, default=10, help="client threads (default 10)")
+    parser.add_argument("--hosts", type=int, default=5, help="simulated compute hosts (default 5)")
+    parser.add_argument("--transport-url", help="run the daemons as separate processes on this broker")
+    parser.add_argument("--database-url", help="... and this database (both required together)")
+    parser.add_argument("--url", help="benchmark a running cloud's Compute API instead")
+    parser.add_argument("--token", default="admin:admin", help="X-Auth-Token to send (default admin:admin)")
+    parser.add_argument("--flavor", default="1", help="flavor id (default 1, m1.tiny)")
+    parser.add_argument("--image", help="image id (default: the demo image)")
+    parser.add_argument("--samples", type=int, default=50, help="timed GET /servers/detail requests")
+    parser.add_argument("--timeout", type=float, default=600, help="seconds to wait for ACTIVE / deleted")
+    args = parser.parse_args()
+    result = run(args)
+    rows = [("servers to ACTIVE per second", result["servers_per_s"]),
+            ("time to all ACTIVE (s)", result["all_active_s"]),
+            ("POST /servers p50 / p95 / p99 (ms)",
+             f"{result['post_p50_ms']} / {result['post_p95_ms']} / {result['post_p99_ms']}"),
+            (f"GET /servers/detail with {result['detail_servers']} servers p50 / p99 (ms)",
+             f"{result['detail_p50_ms']} / {result['detail_p99_ms']}"),
+            ("GET /servers/detail?limit=100 p50 (ms)", result["detail100_p50_ms"]),
+            ("delete all and wait (s)", result["delete_s"]),
+            ("POST errors", result["post_errors"])]
+    rows += [(f"peak RSS {name} (MB)", value) for name, value in result["rss_mb"].items()]
+    rows.append(("peak RSS total (MB)", result["rss_mb_total"]))
+    width = max(len(label) for label, _ in rows)
+    print(f"ncloud boot benchmark: {result['count']} servers, concurrency {result['concurrency']}, "
+          f"{result['hosts']} hosts, {result['mode']} daemons")
+    for label, value in rows:
+        print(f"  {label:<{width}}  {value}")
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

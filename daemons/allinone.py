@@ -1,0 +1,69 @@
+"""Every ncloud daemon in one process: the all-in-one cloud behind `ncloud up`, tests and benchmarks.
+
+With `memory://` (the default) the daemons talk through kombu's in-process transport, so the
+cloud needs no server at all; with `amqp://` the same composition runs over RabbitMQ. Any part
+can be left out (`with_compute=False`, ...) to run it in another process instead.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from ncloud.daemons.api.service import APIService
+from ncloud.daemons.compute.service import services_for
+from ncloud.daemons.conductor.service import ConductorService
+from ncloud.daemons.core import bootstrap, rpc
+from ncloud.daemons.core.config import Config
+from ncloud.daemons.core.db import migrate
+from ncloud.daemons.core.db.session import Database
+from ncloud.daemons.scheduler.service import SchedulerService
+
+LOG = logging.getLogger(__name__)
+
+
+class AllInOne:
+    def __init__(self, conf: Config, with_api: bool = True, with_scheduler: bool = True,
+                 with_conductor: bool = True, with_compute: bool = True):
+        self.conf = conf
+        self.db = Database(conf.database_url, pool_size=conf.database.max_pool_size,
+                           max_overflow=conf.database.max_overflow)
+        migrate.sync(self.db)
+        self.defaults = bootstrap.ensure_defaults(self.db)
+        self.transport = rpc.Transport(conf.default.transport_url)
+        self.services = []
+        if with_conductor:
+            self.services.append(ConductorService(conf, self.transport, self.db))
+        if with_scheduler:
+            self.services.append(SchedulerService(conf, self.transport, self.db))
+        if with_compute:
+            self.services.extend(services_for(conf, self.transport))
+        self.api = APIService(conf, self.db, self.transport) if with_api else None
+
+    @property
+    def endpoint(self) -> str:
+        """The Compute API's base URL."""
+        assert self.api is not None
+        server = self.api.server
+        host = "127.0.0.1" if server.host in ("0.0.0.0", "") else server.host
+        return f"http://{host}:{server.port}/compute/v2.1"
+
+    def start(self) -> AllInOne:
+        for service in self.services:
+            service.start()
+        if self.api is not None:
+            self.api.start()
+        return self
+
+    def stop(self) -> None:
+        if self.api is not None:
+            self.api.stop()
+        for service in reversed(self.services):
+            service.stop()
+        self.transport.close()
+        self.db.dispose()
+
+    def __enter__(self) -> AllInOne:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

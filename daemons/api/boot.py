@@ -1,0 +1,213 @@
+"""Creating servers (POST /servers): check the request, record it, hand the build to the conductor.
+
+The Ganeti shape: the body has passed its schema (syntax); here the flavor, image and
+availability zone are resolved and checked against each other without side effects, then ONE
+transaction writes every instance (`building`/`scheduling`), its request spec and its `create`
+action. Only after that commit is `build_instances` cast, so the conductor never sees a server
+that is not in the database. If the cast cannot be published, the servers just written go to
+ERROR with a fault that says why and the client gets 503: nothing is left waiting for a build
+that will never come.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+import string
+import uuid as uuidlib
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ncloud.daemons.api import policy
+from ncloud.daemons.api.errors import Fault
+from ncloud.daemons.api.validation import to_bool
+from ncloud.daemons.conductor.rpcapi import ConductorAPI
+from ncloud.daemons.core import exception, instances, states
+from ncloud.daemons.core.config import Config
+from ncloud.daemons.core.context import RequestContext
+from ncloud.daemons.core.db.models import Flavor, Image, Instance, RequestSpec, utcnow
+from ncloud.daemons.core.db.session import Database
+
+LOG = logging.getLogger(__name__)
+
+GIB = 1024 ** 3
+PASSWORD_LENGTH = 12
+_PASSWORD_CHARS = string.ascii_letters + string.digits
+_UID_CHARS = string.ascii_lowercase + string.digits
+
+
+@dataclass(frozen=True)
+class Created:
+    uuids: list[str]
+    reservation_id: str
+    admin_pass: str
+    security_groups: list[str]
+    return_reservation_id: bool
+
+
+def create(conf: Config, db: Database, conductor: ConductorAPI, ctx: RequestContext, body: dict) -> Created:
+    server = body["server"]
+    min_count, max_count = _counts(server)
+    zone, force_host, force_node = _availability_zone(ctx, server.get("availability_zone"), conf)
+    image_id = _image_id(server.get("imageRef"))
+    flavor_id = _flavor_id(server["flavorRef"])
+    hints = body.get("os:scheduler_hints") or body.get("OS-SCH-HNT:scheduler_hints") or {}
+    reservation_id = "r-" + "".join(secrets.choice(_UID_CHARS) for _ in range(8))
+    uuids = [str(uuidlib.uuid4()) for _ in range(max_count)]
+
+    with db.writer() as session:
+        flavor = _flavor(session, flavor_id, ctx)
+        image = _image(session, image_id, ctx)
+        _check_image_fits(flavor, image)
+        snapshot = flavor_snapshot(flavor)
+        spec = {
+            "flavor": snapshot,
+            "image": {"id": image.id, "min_ram": image.min_ram or 0, "min_disk": image.min_disk or 0,
+                      "properties": image.properties or {}},
+            "availability_zone": zone,
+            "force_host": force_host,
+            "force_node": force_node,
+            "project_id": ctx.project_id,
+            "user_id": ctx.user_id,
+            "num_instances": max_count,
+            "retry": {"num_attempts": 0, "hosts": []},
+            "scheduler_hints": hints,
+        }
+        now = utcnow()
+        for index, uuid in enumerate(uuids):
+            name = server["name"] if max_count == 1 else f"{server['name']}-{index + 1}"
+            session.add(Instance(
+                uuid=uuid, project_id=ctx.project_id, user_id=ctx.user_id, display_name=name,
+                hostname=hostname_for(name, uuid), description=server.get("description"),
+                reservation_id=reservation_id, launch_index=index, image_ref=image.id,
+                instance_type_id=flavor.id, flavor=snapshot, vcpus=flavor.vcpus, memory_mb=flavor.memory_mb,
+                root_gb=flavor.root_gb, ephemeral_gb=flavor.ephemeral_gb, vm_state=states.BUILDING,
+                task_state=states.SCHEDULING, task_started_at=now, power_state=states.NOSTATE,
+                availability_zone=zone, key_name=server.get("key_name"), user_data=server.get("user_data"),
+                config_drive=to_bool(server.get("config_drive", False), "config_drive"),
+                metadata_=dict(server.get("metadata") or {}), created_at=now))
+            session.add(RequestSpec(instance_uuid=uuid, spec=spec))
+            instances.start_action(session, uuid, "create", ctx.request_id, ctx.user_id, ctx.project_id)
+
+    try:
+        conductor.build_instances(ctx, uuids)
+    except exception.MessagingUnavailable as error:
+        _fail_builds(db, ctx, uuids, error)
+        raise Fault(503, "The message bus is unreachable, so the build could not be started; the "
+                         f"server{'s were' if len(uuids) > 1 else ' was'} set to ERROR. Retry later.") from error
+    return Created(
+        uuids=uuids, reservation_id=reservation_id,
+        admin_pass=server.get("adminPass") or "".join(secrets.choice(_PASSWORD_CHARS) for _ in range(PASSWORD_LENGTH)),
+        security_groups=[group["name"] for group in server.get("security_groups") or []] or ["default"],
+        return_reservation_id=to_bool(server.get("return_reservation_id", False), "return_reservation_id"))
+
+
+def flavor_snapshot(flavor: Flavor) -> dict[str, Any]:
+    """The flavor as it is now, kept with the instance: later flavor changes do not touch it."""
+    return {"id": flavor.id, "flavorid": flavor.flavorid, "name": flavor.name, "vcpus": flavor.vcpus,
+            "memory_mb": flavor.memory_mb, "root_gb": flavor.root_gb, "ephemeral_gb": flavor.ephemeral_gb,
+            "swap": flavor.swap, "extra_specs": dict(flavor.extra_specs or {})}
+
+
+def hostname_for(display_name: str, uuid: str) -> str:
+    """Nova's sanitize_hostname: what a guest can use as its hostname, derived from the name."""
+    name = display_name.encode("latin-1", "ignore").decode("latin-1")[:63]
+    name = re.sub(r"[ _.]", "-", name)
+    name = re.sub(r"[^\w-]+", "", name).lower().strip(".-")
+    return name or f"Server-{uuid}"
+
+
+def _counts(server: dict) -> tuple[int, int]:
+    min_count = int(server.get("min_count", 1))
+    max_count = int(server.get("max_count", min_count))
+    if min_count > max_count:
+        raise Fault(400, "min_count must be <= max_count")
+    return min_count, max_count
+
+
+def _availability_zone(ctx: RequestContext, requested: str | None,
+                       conf: Config) -> tuple[str | None, str | None, str | None]:
+    """`zone`, `zone:host`, `zone:host:node` or `zone::node` (Nova's legacy way to force a host)."""
+    if not requested:
+        return None, None, None
+    zone, host, node = requested, None, None
+    colons = requested.count(":")
+    if colons == 1:
+        zone, host = requested.split(":")
+    elif colons == 2:
+        if "::" in requested:
+            zone, node = requested.split("::")
+        else:
+            zone, host, node = requested.split(":")
+    elif colons > 2:
+        raise Fault(400, "Invalid input received: Unable to parse availability_zone")
+    if host or node:
+        policy.authorize(ctx, "os_compute_api:servers:create:forced_host")
+    # Aggregates (and with them other zones) are a later issue: today every host is in the default zone.
+    if zone and zone != conf.default.default_availability_zone:
+        raise Fault(400, "The requested availability zone is not available")
+    return zone or None, host or None, node or None
+
+
+def _image_id(image_ref: str | None) -> str:
+    if not image_ref:
+        # Nova allows an empty imageRef only to boot from a volume, which ncloud does not do yet.
+        raise Fault(400, "Invalid imageRef provided.")
+    return str(uuidlib.UUID(image_ref))
+
+
+def _flavor_id(flavor_ref: str | int) -> str:
+    # Nova accepts a flavor's link as well as its id and keeps the last path segment.
+    return str(flavor_ref).rstrip("/").rsplit("/", 1)[-1]
+
+
+def _flavor(session: Session, flavor_id: str, ctx: RequestContext) -> Flavor:
+    flavor = session.scalars(select(Flavor).where(Flavor.flavorid == flavor_id)).first()
+    if flavor is None or flavor.disabled or not (flavor.is_public or ctx.is_admin):
+        raise Fault(400, str(exception.FlavorNotFound(flavor_id=flavor_id)))
+    return flavor
+
+
+def _image(session: Session, image_id: str, ctx: RequestContext) -> Image:
+    image = session.get(Image, image_id)
+    visible = image is not None and (
+        ctx.is_admin or image.visibility in ("public", "community") or image.owner in (None, ctx.project_id))
+    if not visible:
+        raise Fault(400, "Can not find requested image")
+    if image.status != "active":
+        raise Fault(400, f"Image {image_id} is not active.")
+    return image
+
+
+def _check_image_fits(flavor: Flavor, image: Image) -> None:
+    """Nova's flavor/image checks: RAM always, disk when the flavor has a root disk size."""
+    if flavor.memory_mb < (image.min_ram or 0):
+        raise Fault(400, "Flavor's memory is too small for requested image.")
+    root_bytes = flavor.root_gb * GIB
+    if not root_bytes:
+        return  # a root disk of 0 means "the image's size", as in Nova
+    if image.size and image.size > root_bytes:
+        raise Fault(400, f"Flavor's disk is too small for requested image. Flavor disk is {root_bytes} bytes, "
+                         f"image is {image.size} bytes.")
+    if (image.min_disk or 0) * GIB > root_bytes:
+        raise Fault(400, "Flavor's disk is smaller than the minimum size specified in image metadata. "
+                         f"Flavor disk is {root_bytes} bytes, minimum size is {image.min_disk * GIB} bytes.")
+
+
+def _fail_builds(db: Database, ctx: RequestContext, uuids: list[str], error: Exception) -> None:
+    message = "Build not started: the message bus was unreachable when the server was created."
+    LOG.error("could not cast build_instances for %s: %s", ", ".join(uuids), error)
+    try:
+        with db.writer() as session:
+            for uuid in uuids:
+                if instances.update_state(session, uuid, {"vm_state": states.ERROR, "task_state": None},
+                                          expected={"vm_state": states.BUILDING, "task_state": states.SCHEDULING}):
+                    instances.add_fault(session, uuid, message, code=500, details=str(error))
+                instances.finish_action(session, uuid, ctx.request_id, message="Error")
+    except Exception:
+        # The conductor's reconciler finishes them after build_timeout; the client still gets its 503.
+        LOG.exception("could not set %s to ERROR after the failed cast", ", ".join(uuids))

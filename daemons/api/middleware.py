@@ -1,0 +1,88 @@
+"""What every request goes through before and after its handler: request id, identity, version.
+
+- `RequestContextMiddleware` gives each request its id (`X-Openstack-Request-Id` and Nova's older
+  `X-Compute-Request-Id` on every response, errors included), keeps a client's own `req-<uuid>` as
+  the global request id that ties calls across services together, makes the request's
+  `RequestContext` current for the handler's thread (so log lines carry the id) and logs one line
+  per request.
+- `NoAuthMiddleware` is the `noauth2` development strategy: the token `user:project` is trusted
+  as it stands. Version documents and the health check need no token, as in Nova.
+- `MicroversionMiddleware` accepts and ignores the requested microversion for now and says which
+  one was served, with `Vary`, on every versioned response.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+
+import falcon
+
+from ncloud.daemons.api.errors import Fault
+from ncloud.daemons.core.context import RequestContext, new_request_id
+
+LOG = logging.getLogger(__name__)
+
+API_PREFIX = "/compute/v2.1"
+GLOBAL_REQUEST_ID = re.compile(r"req-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+MICROVERSION = "2.1"
+MICROVERSION_HEADERS = {
+    "OpenStack-API-Version": f"compute {MICROVERSION}",
+    "X-OpenStack-Nova-API-Version": MICROVERSION,
+}
+VARY = "OpenStack-API-Version, X-OpenStack-Nova-API-Version"
+
+
+def is_api_path(path: str) -> bool:
+    """Paths of the versioned API beyond its version document."""
+    return path.startswith(API_PREFIX + "/") and path != API_PREFIX + "/"
+
+
+class RequestContextMiddleware:
+    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        sent = req.get_header("X-Openstack-Request-Id")
+        ctx = RequestContext(request_id=new_request_id(),
+                             global_request_id=sent if sent and GLOBAL_REQUEST_ID.fullmatch(sent) else None)
+        req.context.ctx = ctx
+        req.context.started = time.monotonic()
+        ctx.__enter__()
+
+    def process_response(self, req: falcon.Request, resp: falcon.Response, resource, req_succeeded: bool) -> None:
+        ctx: RequestContext | None = getattr(req.context, "ctx", None)
+        if ctx is None:  # process_request did not run: still never answer without an id
+            ctx = RequestContext()
+        resp.set_header("X-Openstack-Request-Id", ctx.request_id)
+        resp.set_header("X-Compute-Request-Id", ctx.request_id)
+        elapsed = time.monotonic() - getattr(req.context, "started", time.monotonic())
+        query = f"?{req.query_string}" if req.query_string else ""
+        LOG.info('%s "%s %s%s" status: %s time: %.4f', req.remote_addr, req.method, req.path, query,
+                 resp.status_code, elapsed)
+        ctx.__exit__(None, None, None)
+
+
+class NoAuthMiddleware:
+    """`X-Auth-Token: <user>:<project>` (or `<user>`, whose project is then its own name)."""
+
+    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        if not is_api_path(req.path):
+            return
+        token = (req.get_header("X-Auth-Token") or "").strip()
+        if not token:
+            raise Fault(401, "The request you have made requires authentication.")
+        user, _, project = token.partition(":")
+        user, project = user.strip(), project.strip() or user.strip()
+        if not user:
+            raise Fault(401, "The request you have made requires authentication.")
+        ctx: RequestContext = req.context.ctx
+        ctx.user_id = user
+        ctx.project_id = project
+        ctx.roles = ["admin"] if user == "admin" else ["member", "reader"]
+
+
+class MicroversionMiddleware:
+    def process_response(self, req: falcon.Request, resp: falcon.Response, resource, req_succeeded: bool) -> None:
+        if req.path == API_PREFIX or req.path.startswith(API_PREFIX + "/"):
+            for name, value in MICROVERSION_HEADERS.items():
+                resp.set_header(name, value)
+            resp.append_header("Vary", VARY)

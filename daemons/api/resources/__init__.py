@@ -1,0 +1,1 @@
+"""HTTP resources of the Compute API, one module per resource (servers, flavors, os-services, ...)."""

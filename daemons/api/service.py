@@ -1,0 +1,147 @@
+"""The `ncloud-api` daemon: the Compute API served by waitress in threads of this process.
+
+`APIServer` is what embeds it (the all-in-one, the tests):
+
+    server = APIServer(conf, db, transport)      # port 0 in conf.api.bind_port: any free port
+    server.start()                               # listening when this returns; server.port is bound
+    ...
+    server.stop()                                # closes the sockets, joins the worker threads
+
+`main()` is the console script: configuration, logging, database and schema checks, the message
+bus, the API's own row in the services table with a heartbeat every `report_interval` (written
+straight to the database: the API consumes no RPC topic that could carry one), then serve until
+SIGTERM or SIGINT. Figures behind waitress and threads: bench/webstack.py.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from sqlalchemy import exc as sa_exc
+from waitress import wasyncore
+from waitress.server import BaseWSGIServer, create_server
+from waitress.trigger import trigger
+
+from ncloud.daemons.api.app import create_app
+from ncloud.daemons.core import config, rpc, servicegroup
+from ncloud.daemons.core.db.session import Database, DatabaseUnavailable
+from ncloud.daemons.core.service import Periodic
+
+LOG = logging.getLogger(__name__)
+
+BINARY = "ncloud-api"
+
+
+class APIServer:
+    """The WSGI app on a waitress server running in a background thread."""
+
+    def __init__(self, conf: config.Config, db: Database, transport: rpc.Transport,
+                 host: str | None = None, port: int | None = None):
+        self.conf = conf
+        self.app = create_app(conf, db, transport)
+        self.host = conf.api.bind_host if host is None else host
+        self.requested_port = conf.api.bind_port if port is None else port
+        self.port: int | None = None
+        self._map: dict = {}  # our own socket map: stop() closes exactly what this server opened
+        self._server = None
+        self._trigger = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._server = create_server(self.app, map=self._map, host=self.host, port=self.requested_port,
+                                     threads=self.conf.api.threads, ident="ncloud-api",
+                                     expose_tracebacks=False, clear_untrusted_proxy_headers=True)
+        listen = getattr(self._server, "effective_listen", None) or [
+            (self._server.effective_host, self._server.effective_port)]
+        self.port = int(listen[0][1])  # waitress reports it as a string
+        # Wakes the socket loop from another thread: stop() runs its closes inside the loop. A
+        # single-socket server has one already; a multi-socket one (a host name with several
+        # addresses) gets ours.
+        self._trigger = getattr(self._server, "trigger", None) or trigger(self._map)
+        self._thread = threading.Thread(target=self._server.run, name="api-http", daemon=True)
+        self._thread.start()
+        LOG.info("%s listening on %s with %d threads", BINARY,
+                 ", ".join(f"http://{host}:{port}/compute/v2.1" for host, port in listen), self.conf.api.threads)
+
+    @property
+    def serving(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop accepting, let requests in progress finish (bounded), then close every socket.
+
+        Handlers commit before they answer, so a request cut off by the timeout has either
+        happened or not; only its response is lost.
+        """
+        if self._server is None:
+            return
+        dispatcher = self._server.task_dispatcher
+        self._trigger.pull_trigger(self._close_listeners)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and _busy(dispatcher):
+            time.sleep(0.01)
+        self._trigger.pull_trigger(lambda: wasyncore.close_all(self._map))
+        self._thread.join(timeout)
+        dispatcher.shutdown(timeout=timeout)
+        self._server = None
+        LOG.info("%s stopped", BINARY)
+
+    def _close_listeners(self) -> None:
+        # The plain dispatcher close: waitress's own also closes the trigger stop() still needs.
+        for channel in list(self._map.values()):
+            if isinstance(channel, BaseWSGIServer):
+                wasyncore.dispatcher.close(channel)
+
+
+def _busy(dispatcher) -> bool:
+    """Requests being handled or queued (waitress keeps no public figure; absent means idle)."""
+    return bool(getattr(dispatcher, "active_count", 0) or getattr(dispatcher, "queue", ()))
+
+
+class ServiceRecord:
+    """The API's row in the services table, so `os-services` and `ncloud check` see it alive."""
+
+    def __init__(self, conf: config.Config, db: Database, host: str | None = None):
+        self.db = db
+        self.host = host or conf.default.host
+        self.periodic = Periodic("api-heartbeat", conf.default.report_interval, self.heartbeat, initial_delay=0)
+
+    def start(self) -> None:
+        with self.db.writer() as session:
+            servicegroup.register(session, self.host, BINARY, None)
+        self.periodic.start()
+
+    def heartbeat(self) -> None:
+        try:
+            with self.db.writer() as session:
+                servicegroup.heartbeat(session, self.host, BINARY)
+        except (DatabaseUnavailable, sa_exc.OperationalError) as error:
+            LOG.warning("heartbeat not recorded, database unavailable: %s", error)
+
+    def stop(self) -> None:
+        self.periodic.stop()
+
+
+class APIService:
+    """The API server and its services row, started and stopped together."""
+
+    def __init__(self, conf: config.Config, db: Database, transport: rpc.Transport):
+        self.server = APIServer(conf, db, transport)
+        self.record = ServiceRecord(conf, db)
+
+    def start(self) -> None:
+        self.server.start()
+        self.record.start()
+
+    def stop(self) -> None:
+        self.record.stop()
+        self.server.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    from ncloud.daemons.core.launcher import run_daemon
+
+    run_daemon(BINARY, argv, lambda conf, transport, db: [APIService(conf, db, transport)],
+               publish_retry=rpc.FAIL_FAST_RETRY)

@@ -1,0 +1,200 @@
+"""How resources look on the wire: Nova's v2.1 shapes, built from database rows.
+
+Views are plain functions of rows (and of what the caller may see), with no queries of their
+own: the resource modules fetch everything a page needs in a fixed number of queries and hand
+it over, so a list of 100 servers costs the same two queries as a list of one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from urllib.parse import urlencode
+
+from ncloud.daemons.core import states
+from ncloud.daemons.core.context import RequestContext
+from ncloud.daemons.core.db.models import ComputeNode, Flavor, Instance, InstanceFault, Service
+
+# Nova shows `progress` only while it means something, and `fault` only for broken servers.
+PROGRESS_STATUSES = frozenset({"ACTIVE", "BUILD", "REBUILD", "RESIZE", "VERIFY_RESIZE", "MIGRATING"})
+FAULT_STATUSES = frozenset({"ERROR", "DELETED"})
+
+
+def isotime(value: dt.datetime | None) -> str | None:
+    """`created`, `updated`, fault `created`: second precision with a Z, as Nova's utils.isotime."""
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
+
+
+def strtime(value: dt.datetime | None) -> str | None:
+    """`launched_at`, `updated_at` of services: how Nova serialises a bare datetime."""
+    return value.strftime("%Y-%m-%dT%H:%M:%S.%f") if value else None
+
+
+class Urls:
+    """Links in responses: `self` carries the version, `bookmark` does not (as in Nova)."""
+
+    def __init__(self, root: str):
+        root = root.rstrip("/")
+        self.versioned = f"{root}/compute/v2.1"
+        self.unversioned = f"{root}/compute"
+
+    @classmethod
+    def for_request(cls, req, public_endpoint: str) -> Urls:
+        """From `[api] public_endpoint` when set (a trailing /compute or /compute/v2.1 is ignored),
+        else from the URL the client used."""
+        if public_endpoint:
+            root = public_endpoint.rstrip("/")
+            for suffix in ("/v2.1", "/compute"):
+                if root.endswith(suffix):
+                    root = root[: -len(suffix)]
+            return cls(root)
+        return cls(req.prefix)
+
+    def links(self, collection: str, ident: str) -> list[dict]:
+        return [{"rel": "self", "href": f"{self.versioned}/{collection}/{ident}"},
+                {"rel": "bookmark", "href": f"{self.unversioned}/{collection}/{ident}"}]
+
+    def bookmark(self, collection: str, ident: str) -> list[dict]:
+        return [{"rel": "bookmark", "href": f"{self.unversioned}/{collection}/{ident}"}]
+
+    def next_link(self, path: str, params: dict[str, list[str]], marker: str) -> list[dict]:
+        """`servers_links` / `flavors_links`: the same query with the last item as marker."""
+        query = [(k, v) for k, values in params.items() if k != "marker" for v in values]
+        query.append(("marker", marker))
+        return [{"rel": "next", "href": f"{self.versioned}/{path}?{urlencode(query)}"}]
+
+
+# -- servers ---------------------------------------------------------------------------------
+
+def host_id(project_id: str, host: str | None) -> str:
+    """Nova's opaque hostId: equal for two servers of a project on the same host, never the name."""
+    if not host:
+        return ""
+    return hashlib.sha224((project_id + host).encode("utf-8")).hexdigest()
+
+
+def server_summary(instance: Instance, urls: Urls) -> dict:
+    return {"id": instance.uuid, "name": instance.display_name, "links": urls.links("servers", instance.uuid)}
+
+
+def server_created(uuid: str, urls: Urls, admin_pass: str, security_groups: list[str]) -> dict:
+    return {"id": uuid, "links": urls.links("servers", uuid), "OS-DCF:diskConfig": "MANUAL",
+            "security_groups": [{"name": name} for name in security_groups], "adminPass": admin_pass}
+
+
+def _fault(fault: InstanceFault, ctx: RequestContext) -> dict:
+    body = {"code": fault.code, "created": isotime(fault.created_at), "message": fault.message}
+    # A 500's details may hold another process's traceback: admins only (Nova's rule).
+    if fault.details and (ctx.is_admin or fault.code != 500):
+        body["details"] = fault.details
+    return body
+
+
+def server_detail(instance: Instance, urls: Urls, ctx: RequestContext, fault: InstanceFault | None,
+                  default_zone: str) -> dict:
+    status = states.status_of(instance.vm_state, instance.task_state)
+    flavor_id = (instance.flavor or {}).get("flavorid", "")
+    # A placed server is in its host's zone; an unplaced one only in the zone it asked for.
+    zone = instance.availability_zone or (default_zone if instance.host else "")
+    body = {
+        "id": instance.uuid,
+        "name": instance.display_name,
+        "status": status,
+        "tenant_id": instance.project_id,
+        "user_id": instance.user_id,
+        "metadata": instance.metadata_ or {},
+        "hostId": host_id(instance.project_id, instance.host),
+        "image": ({"id": instance.image_ref, "links": urls.bookmark("images", instance.image_ref)}
+                  if instance.image_ref else ""),
+        "flavor": {"id": flavor_id, "links": urls.bookmark("flavors", flavor_id)},
+        "created": isotime(instance.created_at),
+        "updated": isotime(instance.updated_at or instance.created_at),
+        "addresses": {},
+        "accessIPv4": "",
+        "accessIPv6": "",
+        "links": urls.links("servers", instance.uuid),
+        "OS-DCF:diskConfig": "MANUAL",
+        "OS-EXT-AZ:availability_zone": zone,
+        "config_drive": "True" if instance.config_drive else "",
+        "key_name": instance.key_name,
+        "OS-SRV-USG:launched_at": strtime(instance.launched_at),
+        "OS-SRV-USG:terminated_at": strtime(instance.terminated_at),
+        "OS-EXT-STS:task_state": instance.task_state,
+        "OS-EXT-STS:vm_state": instance.vm_state,
+        "OS-EXT-STS:power_state": instance.power_state,
+        "os-extended-volumes:volumes_attached": [],
+        "security_groups": [{"name": "default"}],
+    }
+    if status in PROGRESS_STATUSES:
+        body["progress"] = instance.progress or 0
+    if ctx.is_admin:
+        body["OS-EXT-SRV-ATTR:host"] = instance.host
+        body["OS-EXT-SRV-ATTR:hypervisor_hostname"] = instance.node
+        body["OS-EXT-SRV-ATTR:instance_name"] = f"instance-{instance.id:08x}"
+    if fault is not None and status in FAULT_STATUSES:
+        body["fault"] = _fault(fault, ctx)
+    return body
+
+
+# -- flavors ---------------------------------------------------------------------------------
+
+def flavor_summary(flavor: Flavor, urls: Urls) -> dict:
+    return {"id": flavor.flavorid, "name": flavor.name, "links": urls.links("flavors", flavor.flavorid)}
+
+
+def flavor_detail(flavor: Flavor, urls: Urls) -> dict:
+    return {
+        "id": flavor.flavorid,
+        "name": flavor.name,
+        "ram": flavor.memory_mb,
+        "disk": flavor.root_gb,
+        "vcpus": flavor.vcpus,
+        "swap": flavor.swap or "",
+        "OS-FLV-EXT-DATA:ephemeral": flavor.ephemeral_gb,
+        "OS-FLV-DISABLED:disabled": bool(flavor.disabled),
+        "os-flavor-access:is_public": bool(flavor.is_public),
+        "rxtx_factor": float(flavor.rxtx_factor if flavor.rxtx_factor is not None else 1.0),
+        "links": urls.links("flavors", flavor.flavorid),
+    }
+
+
+# -- services and hypervisors ----------------------------------------------------------------
+
+def service(row: Service, up: bool, default_zone: str) -> dict:
+    return {
+        "id": row.id,
+        "binary": row.binary,
+        "host": row.host,
+        "zone": default_zone if row.binary == "ncloud-compute" else "internal",
+        "status": "disabled" if row.disabled else "enabled",
+        "state": "up" if up else "down",
+        "updated_at": strtime(row.last_seen_up or row.updated_at or row.created_at),
+        "disabled_reason": row.disabled_reason,
+        "forced_down": bool(row.forced_down),
+    }
+
+
+def hypervisor_summary(node: ComputeNode, service_row: Service | None, up: bool) -> dict:
+    return {
+        "id": node.id,
+        "hypervisor_hostname": node.hypervisor_hostname,
+        "state": "up" if up else "down",
+        "status": "disabled" if service_row is None or service_row.disabled else "enabled",
+    }
+
+
+def hypervisor_detail(node: ComputeNode, service_row: Service | None, up: bool, capacity: dict) -> dict:
+    """`capacity`: totals and usage from the node's resource provider (see resources/hypervisors)."""
+    body = hypervisor_summary(node, service_row, up)
+    body.update(capacity)
+    body.update({
+        "hypervisor_type": node.hypervisor_type,
+        "hypervisor_version": node.hypervisor_version,
+        "host_ip": node.host_ip,
+        "current_workload": 0,
+        "cpu_info": json.dumps(node.cpu_info or {}),
+        "service": {"host": node.host, "id": service_row.id if service_row else None,
+                    "disabled_reason": service_row.disabled_reason if service_row else None},
+    })
+    return body

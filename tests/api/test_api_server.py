@@ -1,0 +1,115 @@
+"""The API served for real: `APIServer` embedded in a thread, and the `ncloud-api` daemon itself."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from ncloud.daemons.api.service import APIServer
+from ncloud.daemons.core.db import migrate
+from ncloud.daemons.core.db.session import Database
+
+BIN = Path(sys.executable).parent
+
+
+def get(connection: http.client.HTTPConnection, path: str, token: str | None = None) -> tuple[int, dict]:
+    connection.request("GET", path, headers={"X-Auth-Token": token} if token else {})
+    response = connection.getresponse()
+    return response.status, json.loads(response.read())
+
+
+def test_embedded_server_binds_a_free_port_serves_and_stops_cleanly_with_a_keepalive_connection_open(
+        conf, db, transport):
+    server = APIServer(conf.with_overrides({"api": {"bind_host": "127.0.0.1", "bind_port": 0, "threads": 2}}),
+                       db, transport)
+    server.start()
+    assert server.serving and server.port > 0
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+    assert get(connection, "/healthcheck")[0] == 200
+    status, body = get(connection, "/compute/v2.1/servers", token="alice:p1")  # same keep-alive connection
+    assert (status, body) == (200, {"servers": []})
+
+    started = time.monotonic()
+    server.stop()
+    assert time.monotonic() - started < 3
+    assert not server.serving
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", server.port), timeout=2)
+    with socket.socket() as rebind:
+        rebind.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        rebind.bind(("127.0.0.1", server.port))
+    connection.close()
+
+
+def write_config(tmp_path: Path, port: int, database_url: str) -> Path:
+    path = tmp_path / "ncloud.conf"
+    path.write_text(f"[DEFAULT]\nhost = api-host\nstate_path = {tmp_path}\nreport_interval = 0.2\n"
+                    f"[database]\nconnection = {database_url}\nmax_retries = 0\n"
+                    f"[api]\nbind_host = 127.0.0.1\nbind_port = {port}\n")
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_ncloud_api_daemon_serves_records_its_heartbeat_and_exits_cleanly_on_sigterm(tmp_path):
+    url = f"sqlite:///{tmp_path / 'ncloud.db'}"
+    database = Database(url)
+    migrate.sync(database)
+    database.dispose()
+    port = free_port()
+    log_path = tmp_path / "api.log"
+    with open(log_path, "wb") as log_file:  # a file, not a pipe nobody reads until the end (it would fill)
+        process = subprocess.Popen([str(BIN / "ncloud-api"), "--config-file",
+                                    str(write_config(tmp_path, port, url))], stdout=log_file, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 20
+        services = []
+        while time.monotonic() < deadline:
+            try:
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+                status, body = get(connection, "/compute/v2.1/os-services", token="admin")
+                services = [(s["binary"], s["host"], s["zone"], s["state"]) for s in body.get("services", [])]
+                if status == 200 and services == [("ncloud-api", "api-host", "internal", "up")]:
+                    break
+            except OSError:
+                pass
+            time.sleep(0.1)
+        assert services == [("ncloud-api", "api-host", "internal", "up")]
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(15) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    log = log_path.read_text()
+    assert "config [api] bind_port" in log  # the effective configuration is logged at start
+    assert "received SIGTERM" in log
+
+
+def test_ncloud_api_refuses_to_start_on_a_database_without_the_schema(tmp_path):
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    result = subprocess.run([str(BIN / "ncloud-api"), "--config-file", str(write_config(tmp_path, free_port(), url))],
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 1
+    assert "ncloud db sync" in result.stderr
+
+
+def test_ncloud_api_reports_a_configuration_typo_and_exits(tmp_path):
+    path = tmp_path / "bad.conf"
+    path.write_text("[api]\nbind_prot = 1\n")
+    result = subprocess.run([str(BIN / "ncloud-api"), "--config-file", str(path)], capture_output=True, text=True,
+                            timeout=30)
+    assert result.returncode == 2
+    assert "did you mean 'bind_port'" in result.stderr

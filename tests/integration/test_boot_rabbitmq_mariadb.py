@@ -1,0 +1,133 @@
+"""The boot flow with production parts: RabbitMQ, MariaDB, one process per daemon.
+
+These are the tests that claim the real path works: the daemons start from their console
+scripts, talk through a real RabbitMQ broker and keep state in a real MariaDB server.
+"""
+
+import signal
+
+import pytest
+from sqlalchemy import select
+
+from ncloud.daemons.core.db.models import Allocation, Instance
+from ncloud.daemons.core.db.session import Database
+from tests.cloud import ProcessCloud, wait_until
+
+pytestmark = pytest.mark.slow
+
+COMPUTES = ["cmp1", "cmp2", "cmp3"]
+
+
+@pytest.fixture
+def cloud_factory(tmp_path, rabbitmq, mariadb_database):
+    clouds = []
+
+    def make(options=None):
+        cloud = ProcessCloud(tmp_path, rabbitmq.url, mariadb_database, options=options)
+        clouds.append(cloud)
+        return cloud
+
+    yield make
+    for cloud in clouds:
+        cloud.stop()
+
+
+def start_control_plane(cloud, schedulers=1, conductors=1):
+    cloud.start("api", "ncloud-api", host="ctl")
+    for n in range(conductors):
+        cloud.start(f"conductor{n}", "ncloud-conductor", host=f"ctl{n}")
+    for n in range(schedulers):
+        cloud.start(f"scheduler{n}", "ncloud-scheduler", host=f"ctl{n}")
+    cloud.wait_for_api()
+
+
+def allocations_by_consumer(url):
+    db = Database(url)
+    try:
+        with db.reader() as session:
+            rows = session.execute(select(Allocation.consumer_id, Allocation.resource_class, Allocation.used)).all()
+            placed = dict(session.execute(select(Instance.uuid, Instance.host)
+                                          .where(Instance.deleted.is_(False))).all())
+    finally:
+        db.dispose()
+    found: dict[str, dict[str, int]] = {}
+    for consumer, rc, used in rows:
+        found.setdefault(consumer, {})[rc] = used
+    return found, placed
+
+
+def test_twenty_servers_over_three_computes_with_two_schedulers_and_conductors(cloud_factory, mariadb_database):
+    cloud = cloud_factory()
+    start_control_plane(cloud, schedulers=2, conductors=2)
+    for host in COMPUTES:
+        cloud.start(host, "ncloud-compute", host=host)
+    cloud.wait_for_computes(COMPUTES)
+
+    uuids = [cloud.boot(f"vm{n}", flavor="1" if n % 2 else "2") for n in range(20)]
+    servers = cloud.wait_for_status(uuids)
+    assert {s["status"] for s in servers.values()} == {"ACTIVE"}, [s.get("fault") for s in servers.values()]
+    assert {s["OS-EXT-SRV-ATTR:host"] for s in servers.values()} == set(COMPUTES)
+
+    allocations, placed = allocations_by_consumer(mariadb_database)
+    for n, uuid in enumerate(uuids):
+        flavor = {"VCPU": 1, "MEMORY_MB": 512, "DISK_GB": 1} if n % 2 else {"VCPU": 1, "MEMORY_MB": 2048, "DISK_GB": 20}
+        assert allocations[uuid] == flavor
+        assert placed[uuid] == servers[uuid]["OS-EXT-SRV-ATTR:host"]
+    assert set(allocations) == set(uuids)
+
+    for uuid in uuids:
+        assert cloud.client.delete(f"/servers/{uuid}").status_code == 204
+    wait_until(lambda: all(cloud.client.get(f"/servers/{u}").status_code == 404 for u in uuids), 60,
+               what="all servers deleted")
+    assert allocations_by_consumer(mariadb_database) == ({}, {})
+
+
+def test_rabbitmq_restart_during_builds_loses_nothing(cloud_factory, rabbitmq, mariadb_database):
+    cloud = cloud_factory({"fake": {"spawn_delay": 2}})
+    start_control_plane(cloud)
+    for host in COMPUTES:
+        cloud.start(host, "ncloud-compute", host=host)
+    cloud.wait_for_computes(COMPUTES)
+
+    uuids = [cloud.boot(f"vm{n}") for n in range(12)]
+    rabbitmq.restart()
+    servers = cloud.wait_for_status(uuids, timeout=180)
+    for server in servers.values():
+        assert server["status"] == "ACTIVE" or server["fault"]["message"], server
+    assert all(s["OS-EXT-STS:task_state"] is None for s in servers.values())
+    # after the restart the cloud works as before
+    again = cloud.boot("after-restart")
+    assert cloud.wait_for_status([again])[again]["status"] == "ACTIVE"
+    allocations, placed = allocations_by_consumer(mariadb_database)
+    active = {uuid for uuid, s in servers.items() if s["status"] == "ACTIVE"} | {again}
+    assert set(allocations) == active
+
+
+def test_compute_killed_mid_build_goes_to_error_and_releases_its_claim(cloud_factory, mariadb_database):
+    cloud = cloud_factory({"fake": {"spawn_delay": 120}, "conductor": {"build_timeout": 8}})
+    start_control_plane(cloud)
+    cloud.start("cmp1", "ncloud-compute", host="cmp1")
+    cloud.wait_for_computes(["cmp1"])
+
+    uuid = cloud.boot("stuck")
+    wait_until(lambda: cloud.server(uuid)["OS-EXT-STS:task_state"] == "spawning", 30, what="spawning")
+    cloud.kill("cmp1", signal.SIGKILL)
+    server = cloud.wait_for_status([uuid], timeout=60)[uuid]
+    assert server["status"] == "ERROR"
+    assert server["fault"]["message"] == ("Build timed out: the server spent more than 8s in task state spawning "
+                                          "on host cmp1.")
+    allocations, _ = allocations_by_consumer(mariadb_database)
+    assert uuid not in allocations
+
+
+def test_services_report_up_and_a_dead_one_goes_down(cloud_factory):
+    cloud = cloud_factory()
+    start_control_plane(cloud)
+    cloud.start("cmp1", "ncloud-compute", host="cmp1")
+    cloud.wait_for_computes(["cmp1"])
+    state = cloud.up_services()
+    assert state[("ncloud-conductor", "ctl0")] == "up"
+    assert state[("ncloud-scheduler", "ctl0")] == "up"
+    cloud.kill("cmp1", signal.SIGKILL)
+    wait_until(lambda: cloud.up_services()[("ncloud-compute", "cmp1")] == "down", 30, what="cmp1 down")
+
