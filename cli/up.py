@@ -116,10 +116,10 @@ def up(
     console.print(f"  Compute API  {compute_url}")
     console.print(f"  clouds.yaml  {clouds_yaml} (cloud 'ncloud')")
     console.print(f"  flavors      {', '.join(cloud.defaults['flavors'])};  image "
-                  f"{cloud.defaults['image_name']} ({cloud.defaults['image_id']})")
+                  f"{cloud.defaults['image_name']} ({cloud.defaults['image_id']})", soft_wrap=True)
     console.print("  boot one:    curl -s -H 'X-Auth-Token: demo:demo' -H 'Content-Type: application/json' "
                   f"-d '{{\"server\": {{\"name\": \"vm1\", \"flavorRef\": \"1\", \"imageRef\": "
-                  f"\"{cloud.defaults['image_id']}\"}}}}' {compute_url}/servers")
+                  f"\"{cloud.defaults['image_id']}\"}}}}' {compute_url}/servers", soft_wrap=True)
     status_ok = True
     try:
         if boot_server:

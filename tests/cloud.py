@@ -18,6 +18,8 @@ from pathlib import Path
 
 import httpx
 
+from tests.servers import _pdeathsig
+
 BIN = Path(sys.executable).parent
 
 
@@ -47,7 +49,7 @@ class ProcessCloud:
         self.processes: dict[str, subprocess.Popen] = {}
         sections = {
             "DEFAULT": {"transport_url": transport_url, "state_path": str(workdir), "report_interval": "1",
-                        "service_down_time": "6", "rpc_response_timeout": "20"},
+                        "service_down_time": "20", "rpc_response_timeout": "20"},
             "database": {"connection": database_url},
             "api": {"bind_host": "127.0.0.1", "bind_port": str(self.port)},
             "conductor": {"reconcile_interval": "1"},
@@ -76,7 +78,7 @@ class ProcessCloud:
         env.update(env_options)
         with open(self.workdir / f"{name}.log", "ab") as log:  # the child keeps its own copy
             process = subprocess.Popen([str(BIN / binary), "--config-file", str(self.config_file)], env=env,
-                                       stdout=log, stderr=subprocess.STDOUT)
+                                       stdout=log, stderr=subprocess.STDOUT, preexec_fn=_pdeathsig(signal.SIGKILL))
         self.processes[name] = process
         return process
 

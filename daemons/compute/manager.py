@@ -7,9 +7,12 @@ harmful. Whatever fails leaves the instance in a defined state with a fault mess
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
 import traceback
 import uuid as uuidlib
+from collections.abc import Iterator
 
 from ncloud.daemons.compute.virt.driver import ComputeDriver, InstanceNotOnHost, VirtError
 from ncloud.daemons.conductor.rpcapi import ConductorAPI
@@ -50,9 +53,30 @@ class ComputeManager:
         self.host = host
         self.driver = driver
         self.conductor = conductor
+        self._locks: dict[str, list] = {}  # uuid -> [lock, number of holders and waiters]
+        self._locks_guard = threading.Lock()
+
+    @contextlib.contextmanager
+    def _locked(self, uuid: str) -> Iterator[None]:
+        """One operation at a time per instance: a duplicate message waits, then finds it done."""
+        with self._locks_guard:
+            entry = self._locks.setdefault(uuid, [threading.Lock(), 0])
+            entry[1] += 1
+        try:
+            with entry[0]:
+                yield
+        finally:
+            with self._locks_guard:
+                entry[1] -= 1
+                if entry[1] == 0:
+                    del self._locks[uuid]
 
     # -- builds ------------------------------------------------------------------------------
     def build_and_run_instance(self, ctx: RequestContext, instance: dict, spec: dict) -> None:
+        with self._locked(instance["uuid"]):
+            self._build(ctx, instance, spec)
+
+    def _build(self, ctx: RequestContext, instance: dict, spec: dict) -> None:
         uuid = instance["uuid"]
         started = self.conductor.instance_update(
             ctx, uuid, {"task_state": states.SPAWNING},
@@ -82,11 +106,16 @@ class ComputeManager:
 
     # -- delete ------------------------------------------------------------------------------
     def terminate_instance(self, ctx: RequestContext, instance: dict) -> None:
-        self.driver.destroy(instance)
-        self.conductor.instance_destroyed(ctx, instance["uuid"], self.host)
+        with self._locked(instance["uuid"]):
+            self.driver.destroy(instance)
+            self.conductor.instance_destroyed(ctx, instance["uuid"], self.host)
 
     # -- power actions -----------------------------------------------------------------------
     def power_action(self, ctx: RequestContext, instance: dict, action: str, options: dict | None = None) -> None:
+        with self._locked(instance["uuid"]):
+            self._power_action(ctx, instance, action, options)
+
+    def _power_action(self, ctx: RequestContext, instance: dict, action: str, options: dict | None) -> None:
         method, task_state, vm_state, power_state = ACTIONS[action]
         expected = {"task_state": task_state, "host": self.host}
         try:

@@ -71,10 +71,19 @@ class ConductorManager:
                     instances.record_event(session, uuid, ctx.request_id, "conductor_schedule_and_build_instances",
                                            destination["host"], result="Success")
                     instance = instances.to_dict(instances.get(session, uuid))
-                else:  # deleted while it was being scheduled: give the room back
+                elif not self._still_building(session, uuid):
+                    # Deleted (or failed) while it was being scheduled: give the room back. Otherwise
+                    # another delivery of this message placed it and sent the build: nothing to do.
                     placement.release(session, uuid)
             if placed:
                 self.compute.build_and_run_instance(ctx, destination["host"], instance, specs[uuid])
+
+    @staticmethod
+    def _still_building(session, uuid: str) -> bool:
+        try:
+            return instances.get(session, uuid).vm_state == states.BUILDING
+        except exception.InstanceNotFound:
+            return False
 
     def _select_destinations(self, ctx: RequestContext, spec: dict, uuids: list[str]) -> list[dict]:
         # select_destinations is idempotent per instance (an existing claim is returned), so a
@@ -145,19 +154,19 @@ class ConductorManager:
     # -- reports from compute hosts ------------------------------------------------------------
     def instance_update(self, ctx: RequestContext, uuid: str, updates: dict, expected: dict) -> bool:
         with self.db.writer() as session:
-            return instances.update_state(session, uuid, updates, expected)
+            return instances.apply_once(session, uuid, updates, expected)
 
     def instance_built(self, ctx: RequestContext, uuid: str, host: str, power_state: int) -> bool:
+        updates = {"vm_state": states.ACTIVE, "task_state": None, "power_state": power_state, "launched_at": utcnow()}
         with self.db.writer() as session:
-            built = instances.update_state(
-                session, uuid, {"vm_state": states.ACTIVE, "task_state": None, "power_state": power_state,
-                                "launched_at": utcnow()},
-                expected={"host": host, "task_state": states.SPAWNING})
-            if built:
-                instances.record_event(session, uuid, ctx.request_id, "compute_build_and_run_instance", host,
-                                       result="Success")
-                instances.finish_action(session, uuid, ctx.request_id)
-        return built
+            if not instances.update_state(session, uuid, updates,
+                                          expected={"host": host, "task_state": states.SPAWNING}):
+                # Asked again after a lost reply (already built), or deleted meanwhile.
+                return instances.already_applied(session, uuid, {**updates, "host": host})
+            instances.record_event(session, uuid, ctx.request_id, "compute_build_and_run_instance", host,
+                                   result="Success")
+            instances.finish_action(session, uuid, ctx.request_id)
+        return True
 
     def instance_destroyed(self, ctx: RequestContext, uuid: str, host: str) -> None:
         with self.db.writer() as session:
@@ -171,6 +180,8 @@ class ConductorManager:
                         expected: dict, error: str | None = None) -> bool:
         with self.db.writer() as session:
             done = instances.update_state(session, uuid, updates, expected)
+            if not done:  # asked again after a lost reply, or overtaken (deleted meanwhile)
+                return instances.already_applied(session, uuid, updates)
             if error:
                 instances.add_fault(session, uuid, error, host=host)
             instances.record_event(session, uuid, ctx.request_id, event, host,

@@ -6,6 +6,9 @@ from ncloud.daemons.core import rpc
 from ncloud.daemons.core.context import RequestContext
 
 TOPIC = "conductor"
+# Compute hosts ask again when a reply is lost (a broker restart): every call below is idempotent,
+# the conductor counting an update that is already in place as done.
+RETRIES = 3
 
 
 class ConductorAPI:
@@ -21,28 +24,29 @@ class ConductorAPI:
 
     # instance records
     def instance_update(self, ctx: RequestContext, uuid: str, updates: dict, expected: dict | None = None) -> bool:
-        return self.client.call(ctx, "instance_update", uuid=uuid, updates=updates, expected=expected or {})
+        return self.client.call(ctx, "instance_update", retries=RETRIES, uuid=uuid, updates=updates,
+                                expected=expected or {})
 
     def instance_built(self, ctx: RequestContext, uuid: str, host: str, power_state: int) -> bool:
-        return self.client.call(ctx, "instance_built", uuid=uuid, host=host, power_state=power_state)
+        return self.client.call(ctx, "instance_built", retries=RETRIES, uuid=uuid, host=host, power_state=power_state)
 
     def instance_destroyed(self, ctx: RequestContext, uuid: str, host: str) -> None:
-        self.client.call(ctx, "instance_destroyed", uuid=uuid, host=host)
+        self.client.call(ctx, "instance_destroyed", retries=RETRIES, uuid=uuid, host=host)
 
     def action_finished(self, ctx: RequestContext, uuid: str, host: str, event: str, updates: dict,
                         expected: dict, error: str | None = None) -> bool:
-        return self.client.call(ctx, "action_finished", uuid=uuid, host=host, event=event, updates=updates,
-                                expected=expected, error=error)
+        return self.client.call(ctx, "action_finished", retries=RETRIES, uuid=uuid, host=host, event=event,
+                                updates=updates, expected=expected, error=error)
 
     def instances_on_host(self, ctx: RequestContext, host: str) -> list[dict]:
-        return self.client.call(ctx, "instances_on_host", host=host)
+        return self.client.call(ctx, "instances_on_host", retries=RETRIES, host=host)
 
     # services and inventory
     def service_register(self, ctx: RequestContext, host: str, binary: str, topic: str) -> dict:
-        return self.client.call(ctx, "service_register", host=host, binary=binary, topic=topic)
+        return self.client.call(ctx, "service_register", retries=RETRIES, host=host, binary=binary, topic=topic)
 
     def service_heartbeat(self, ctx: RequestContext, host: str, binary: str) -> None:
         self.client.cast(ctx, "service_heartbeat", host=host, binary=binary)
 
     def compute_node_update(self, ctx: RequestContext, host: str, node: dict, inventory: dict) -> None:
-        self.client.call(ctx, "compute_node_update", host=host, node=node, inventory=inventory)
+        self.client.call(ctx, "compute_node_update", retries=RETRIES, host=host, node=node, inventory=inventory)

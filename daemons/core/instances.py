@@ -77,6 +77,22 @@ def update_state(session: Session, uuid: str, updates: dict[str, Any],
     return session.execute(query.values(**values)).rowcount == 1
 
 
+def already_applied(session: Session, uuid: str, updates: dict[str, Any]) -> bool:
+    """True when the instance already holds `updates` (timestamps aside): a repeated request."""
+    instance = session.scalars(select(Instance).where(Instance.uuid == uuid)).first()
+    if instance is None or instance.deleted:
+        return False
+    return all(getattr(instance, name) == value for name, value in updates.items() if not name.endswith("_at"))
+
+
+def apply_once(session: Session, uuid: str, updates: dict[str, Any], expected: dict[str, Any]) -> bool:
+    """`update_state`, counting an update that is already in place as done.
+
+    A caller whose reply was lost asks again; this answers it as the first time did.
+    """
+    return update_state(session, uuid, updates, expected) or already_applied(session, uuid, updates)
+
+
 def require_state(session: Session, uuid: str, updates: dict[str, Any], expected: dict[str, Any]) -> None:
     if not update_state(session, uuid, updates, expected):
         detail = ", ".join(f"{k}={v}" for k, v in expected.items())

@@ -34,6 +34,8 @@ def setup(debug: bool = False, log_file: str = "") -> None:
     for noisy in ("kombu", "amqp", "waitress.queue", "alembic.runtime.migration"):
         logging.getLogger(noisy).setLevel(logging.WARNING if not debug else logging.INFO)
     logging.getLogger("kombu.connection").setLevel(logging.ERROR)
+    # kombu.mixins logs every lost connection with a traceback; rpc.py logs one line instead.
+    logging.getLogger("kombu.mixins").setLevel(logging.ERROR if not debug else logging.INFO)
 
 
 def log_effective_config(conf, logger: logging.Logger) -> None:

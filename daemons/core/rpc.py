@@ -18,6 +18,7 @@ that reconnect by themselves, publishers retry with a bounded policy.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import uuid
@@ -35,6 +36,7 @@ from ncloud.daemons.core.context import RequestContext
 LOG = logging.getLogger(__name__)
 
 VERSION = "1.0"
+STOP_CHECK_INTERVAL = 0.25
 EXCHANGE = "ncloud"
 # Polling interval of kombu's virtual transports (memory://): kombu's default of 1 s would add a
 # second to every hop. See docs/decisions/0002-embedded-transport.md for the measurement.
@@ -96,8 +98,34 @@ class Transport:
         self._connections.force_close_all()
 
 
-class _ReplyWaiter(ConsumerMixin):
+class _Consumer(ConsumerMixin):
+    """kombu's ConsumerMixin with ncloud's reconnection policy and one-line logging.
+
+    Reconnection is retried forever (a daemon has nothing better to do than wait for its broker),
+    quickly at first: kombu's default back-off reaches 30 s between attempts, and every second a
+    consumer is away is a second of replies and heartbeats lost.
+    """
+
+    name = "rpc"
+
+    @contextlib.contextmanager
+    def establish_connection(self):
+        with self.create_connection() as connection:
+            connection.ensure_connection(self.on_connection_error, None, interval_start=0.2, interval_step=0.5,
+                                         interval_max=2)
+            yield connection
+
+    def on_connection_error(self, exc, interval):
+        LOG.warning("%s: message bus unreachable (%s); retrying in %.1fs", self.name, exc, interval)
+
+    def on_connection_revived(self):
+        LOG.info("%s: connected to the message bus", self.name)
+
+
+class _ReplyWaiter(_Consumer):
     """One reply queue per process; replies find their caller by msg_id."""
+
+    name = "rpc-replies"
 
     def __init__(self, transport: Transport):
         self.transport = transport
@@ -108,7 +136,8 @@ class _ReplyWaiter(ConsumerMixin):
         self.pending: dict[str, Future] = {}
         self.lock = threading.Lock()
         self.ready = threading.Event()
-        self.thread = threading.Thread(target=self.run, name="rpc-replies", daemon=True)
+        self.thread = threading.Thread(target=self.run, kwargs={"safety_interval": STOP_CHECK_INTERVAL},
+                                       name="rpc-replies", daemon=True)
 
     def start(self) -> None:
         self.thread.start()
@@ -124,9 +153,6 @@ class _ReplyWaiter(ConsumerMixin):
 
     def on_consume_ready(self, connection, channel, consumers, **kwargs):
         self.ready.set()
-
-    def on_connection_error(self, exc, interval):
-        LOG.warning("RPC reply connection lost (%s); reconnecting in %ss", exc, interval)
 
     def expect(self, msg_id: str) -> Future:
         future: Future = Future()
@@ -172,7 +198,23 @@ class RPCClient:
         self.transport.publish(self._envelope(ctx, method, args), "", exchange=exchange,
                                declare=[exchange], persistent=False)
 
-    def call(self, ctx: RequestContext, method: str, timeout: float | None = None, **args) -> Any:
+    def call(self, ctx: RequestContext, method: str, timeout: float | None = None, retries: int = 0,
+             **args) -> Any:
+        """Send a request and wait for its reply.
+
+        `retries`: ask again this many times when no reply comes in time (a reply lost in a
+        broker restart). Only for methods that are safe to run twice.
+        """
+        for attempt in range(retries + 1):
+            try:
+                return self._call_once(ctx, method, timeout, args)
+            except exception.MessagingTimeout as error:
+                if attempt == retries:
+                    raise
+                LOG.warning("%s; asking again (%d/%d)", error, attempt + 1, retries)
+        raise AssertionError("unreachable")
+
+    def _call_once(self, ctx: RequestContext, method: str, timeout: float | None, args: dict) -> Any:
         timeout = self.timeout if timeout is None else timeout
         replies = self.transport.replies()
         msg_id = uuid.uuid4().hex
@@ -203,13 +245,17 @@ def _rebuild(failure: dict) -> Exception:
     return exception.RemoteError(failure.get("type", "Exception"), failure.get("message", ""))
 
 
-class _Worker(ConsumerMixin):
+class _Worker(_Consumer):
     def __init__(self, server: RPCServer, queues: list[Queue], name: str):
+        self.name = name
         self.server = server
         self.connection = server.transport.connection()
         self.queues = queues
         self.ready = threading.Event()
-        self.thread = threading.Thread(target=self.run, name=name, daemon=True)
+        # Wake from the broker every quarter second to notice should_stop: stopping a daemon takes
+        # that long instead of kombu's default of a second per consumer.
+        self.thread = threading.Thread(target=self.run, kwargs={"safety_interval": STOP_CHECK_INTERVAL},
+                                       name=name, daemon=True)
 
     def get_consumers(self, consumer_cls, channel):
         return [consumer_cls(queues=self.queues, callbacks=[self.server._dispatch], accept=["json"],
@@ -217,13 +263,6 @@ class _Worker(ConsumerMixin):
 
     def on_consume_ready(self, connection, channel, consumers, **kwargs):
         self.ready.set()
-
-    def on_connection_error(self, exc, interval):
-        LOG.warning("%s: connection to the message bus lost (%s); reconnecting in %ss",
-                    self.thread.name, exc, interval)
-
-    def on_connection_revived(self):
-        LOG.info("%s: connected to the message bus", self.thread.name)
 
 
 class RPCServer:

@@ -1,0 +1,65 @@
+"""`ncloud config ...` and `ncloud db ...`, run as an operator runs them."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+NCLOUD = str(Path(sys.executable).parent / "ncloud")
+
+
+def ncloud(*args, env=None):
+    return subprocess.run([NCLOUD, *args], capture_output=True, text=True, env=env, timeout=60)
+
+
+def test_config_validate_accepts_a_good_file(tmp_path):
+    path = tmp_path / "ncloud.conf"
+    path.write_text("[DEFAULT]\nhost = node1\n[scheduler]\nmax_attempts = 5\n")
+    result = ncloud("config", "validate", str(path))
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"{path}: valid"
+
+
+def test_config_validate_names_line_and_suggestion_for_a_typo(tmp_path):
+    path = tmp_path / "ncloud.conf"
+    path.write_text("[DEFAULT]\nhost = node1\n\n[database]\nconection = sqlite://\n")
+    result = ncloud("config", "validate", str(path))
+    assert result.returncode == 2
+    assert f"{path}:5: unknown option 'conection' in [database]; did you mean 'connection'?" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_config_sample_is_a_valid_file(tmp_path):
+    sample = ncloud("config", "sample")
+    assert sample.returncode == 0
+    path = tmp_path / "sample.conf"
+    path.write_text(sample.stdout)
+    assert ncloud("config", "validate", str(path)).returncode == 0
+    assert "#transport_url = memory://" in sample.stdout
+
+
+def test_config_show_masks_secrets(tmp_path):
+    path = tmp_path / "ncloud.conf"
+    path.write_text("[database]\nconnection = mysql+pymysql://ncloud:hunter2@db/ncloud\n")
+    result = ncloud("config", "show", "--config-file", str(path))
+    assert result.returncode == 0
+    assert "mysql+pymysql://ncloud:***@db/ncloud" in result.stdout
+    assert "hunter2" not in result.stdout
+
+
+def test_db_status_says_when_migrations_are_pending_and_sync_applies_them(tmp_path):
+    path = tmp_path / "ncloud.conf"
+    path.write_text(f"[database]\nconnection = sqlite:///{tmp_path / 'n.db'}\n")
+    pending = ncloud("db", "status", "--config-file", str(path))
+    assert pending.returncode == 1
+    assert "migration(s) pending" in pending.stdout and "ncloud db sync" in pending.stdout
+    assert ncloud("db", "sync", "--config-file", str(path)).returncode == 0
+    current = ncloud("db", "status", "--config-file", str(path))
+    assert current.returncode == 0
+    assert "up to date" in current.stdout
+
+
+def test_help_lists_the_commands():
+    result = ncloud("--help")
+    assert result.returncode == 0
+    for command in ("up", "config", "db"):
+        assert command in result.stdout

@@ -1,0 +1,57 @@
+"""`ncloud up`: the all-in-one cloud of the README, on the embedded defaults."""
+
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import yaml
+
+from ncloud.daemons.core.bootstrap import DEMO_IMAGE_ID
+from tests.cloud import free_port, wait_until
+from tests.servers import _pdeathsig
+
+NCLOUD = str(Path(sys.executable).parent / "ncloud")
+
+
+def test_readme_command_boots_a_server_to_active_and_exits(tmp_path):
+    result = subprocess.run([NCLOUD, "up", "--state-dir", str(tmp_path / "state"), "--port", str(free_port()),
+                             "--boot-server", "demo", "--exit-after-boot"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "ncloud is up" in result.stdout
+    assert "ACTIVE" in result.stdout
+    assert "ncloud stopped." in result.stdout
+    assert (tmp_path / "state" / "ncloud.db").exists()
+
+
+def test_up_serves_until_ctrl_c_writes_clouds_yaml_and_keeps_state(tmp_path):
+    state, port = tmp_path / "state", free_port()
+    process = subprocess.Popen([NCLOUD, "up", "--state-dir", str(state), "--port", str(port)],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               preexec_fn=_pdeathsig(signal.SIGKILL))
+    try:
+        wait_until(lambda: (state / "clouds.yaml").exists() or process.poll() is not None, 60, what="clouds.yaml")
+        assert process.poll() is None
+        clouds = yaml.safe_load((state / "clouds.yaml").read_text())
+        compute = clouds["clouds"]["ncloud"]["compute_endpoint_override"]
+        assert compute == f"http://127.0.0.1:{port}/compute/v2.1"
+        assert (state / "clouds.yaml").stat().st_mode & 0o777 == 0o600
+        with httpx.Client(base_url=compute, headers={"X-Auth-Token": "demo:demo"}, timeout=10) as api:
+            response = api.post("/servers", json={"server": {"name": "vm", "flavorRef": "1",
+                                                             "imageRef": DEMO_IMAGE_ID}})
+            assert response.status_code == 202
+            uuid = response.json()["server"]["id"]
+            wait_until(lambda: api.get(f"/servers/{uuid}").json()["server"]["status"] == "ACTIVE", 30,
+                       what="ACTIVE")
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=30)
+        assert process.returncode == 0, output
+        assert "ncloud stopped." in output
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    log = (state / "logs" / "ncloud.log").read_text()
+    assert "received SIGINT, stopping" in log
+    assert "Traceback" not in log
