@@ -78,8 +78,9 @@ class ComputeManager:
 
     def _build(self, ctx: RequestContext, instance: dict, spec: dict) -> None:
         uuid = instance["uuid"]
+        # `host` among the updates too: a repeated call must find the build started *here*.
         started = self.conductor.instance_update(
-            ctx, uuid, {"task_state": states.SPAWNING},
+            ctx, uuid, {"task_state": states.SPAWNING, "host": self.host},
             expected={"vm_state": states.BUILDING, "task_state": states.SCHEDULING, "host": self.host})
         if not started:
             LOG.info("build of %s skipped: it is no longer scheduled to %s (deleted, or built already)",
@@ -174,10 +175,14 @@ class ComputeManager:
             uuid, task_state = instance["uuid"], instance["task_state"]
             if task_state == states.DELETING:
                 self.terminate_instance(ctx, instance)
+            elif task_state == states.SCHEDULING:
+                pass  # its build message waits in this host's durable queue and will run now
             elif task_state in states.BUILD_TASKS:
+                reason = f"compute service on {self.host} restarted during the build"
+                LOG.warning("%s was being built (%s) when this service stopped: %s; handing it back to the "
+                            "conductor", uuid, task_state, reason)
                 self._destroy_quietly(instance)
-                self.conductor.build_failed(ctx, uuid, self.host,
-                                            f"compute service on {self.host} restarted during the build")
+                self.conductor.build_failed(ctx, uuid, self.host, reason)
             else:
                 try:
                     power_state = self.driver.get_info(instance).power_state if uuid in present else states.SHUTDOWN

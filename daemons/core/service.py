@@ -83,16 +83,18 @@ class Service:
         """Record a heartbeat that went through the consumer loop."""
 
     def on_start(self) -> None:
-        """Work to do once consuming, before the first heartbeat (e.g. reconcile state)."""
+        """Work to do after registering, before consuming (e.g. reconcile state)."""
 
     # -- life cycle ----------------------------------------------------------------------------
     def start(self) -> None:
         self.register()
+        # Settle leftovers of a previous life before consuming: a redelivered message then finds
+        # its instance already settled instead of racing with the settling.
+        self.on_start()
         self.rpcserver = rpc.RPCServer(self.transport, self.topic, self.host, self.endpoint(),
                                        workers=self.conf.default.rpc_workers, on_heartbeat=self.report_alive,
                                        binary=self.binary)
         self.rpcserver.start()
-        self.on_start()
         self.periodics.insert(0, Periodic("heartbeat", self.conf.default.report_interval, self._send_heartbeat,
                                           initial_delay=0))
         for periodic in self.periodics:

@@ -120,6 +120,23 @@ def test_compute_killed_mid_build_goes_to_error_and_releases_its_claim(cloud_fac
     assert uuid not in allocations
 
 
+def test_compute_restarted_mid_build_fails_the_build_over_to_another_host(cloud_factory):
+    cloud = cloud_factory()
+    start_control_plane(cloud)
+    cloud.start("cmp1", "ncloud-compute", host="cmp1", NCLOUD_FAKE__SPAWN_DELAY="120")
+    cloud.wait_for_computes(["cmp1"])
+    uuid = cloud.boot("moved")
+    wait_until(lambda: cloud.server(uuid)["OS-EXT-STS:task_state"] == "spawning", 30, what="spawning")
+    cloud.kill("cmp1", signal.SIGKILL)
+    cloud.start("cmp2", "ncloud-compute", host="cmp2")
+    cloud.wait_for_computes(["cmp2"])
+    cloud.start("cmp1-again", "ncloud-compute", host="cmp1")  # reconciles what the database places on it
+    server = cloud.wait_for_status([uuid], timeout=60)[uuid]
+    assert server["status"] == "ACTIVE"
+    assert server["OS-EXT-SRV-ATTR:host"] == "cmp2"
+    assert "restarted during the build" in cloud.log("cmp1-again")
+
+
 def test_services_report_up_and_a_dead_one_goes_down(cloud_factory):
     cloud = cloud_factory()
     start_control_plane(cloud)
