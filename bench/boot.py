@@ -4,6 +4,7 @@
     python bench/boot.py --transport-url amqp://guest:guest@127.0.0.1:5672// \
         --database-url 'mysql+pymysql://ncloud:pw@127.0.0.1/ncloud?charset=utf8mb4' ...
     python bench/boot.py --url http://127.0.0.1:8774/compute/v2.1     # a cloud already running
+    python bench/boot.py --with-servers ...      # throw-away RabbitMQ + MariaDB, one process per daemon
 
 It starts its own cloud (unless --url): the all-in-one (`ncloud up`, one process, embedded
 transport, SQLite) by default, or one process per daemon on the given broker and database. It
@@ -191,7 +192,7 @@ def run(args) -> dict:
             cloud.stop()
     return {
         "count": args.count, "concurrency": args.concurrency, "hosts": args.hosts,
-        "mode": "url" if args.url else ("separate" if args.transport_url else "embedded"),
+        "mode": _mode(args),
         "post_errors": len(errors),
         "servers_per_s": round(len(uuids) / to_active, 1),
         "post_s": round(post_done, 2),
@@ -208,6 +209,15 @@ def run(args) -> dict:
         "rss_mb_total": round(sum(rss.values()), 1),
         "first_error": errors[0] if errors else None,
     }
+
+
+def _mode(args) -> str:
+    if args.url:
+        return f"running cloud at {args.url}"
+    if args.transport_url:
+        return (f"one process per daemon, {args.transport_url.split(':', 1)[0]} + "
+                f"{args.database_url.split('+', 1)[0].split(':', 1)[0]}")
+    return "all-in-one (one process, memory://, SQLite)"
 
 
 def _list_all(client: httpx.Client) -> list[dict]:
@@ -239,13 +249,22 @@ def main() -> None:
     parser.add_argument("--transport-url", help="run the daemons as separate processes on this broker")
     parser.add_argument("--database-url", help="... and this database (both required together)")
     parser.add_argument("--url", help="benchmark a running cloud's Compute API instead")
+    parser.add_argument("--with-servers", action="store_true",
+                        help="start throw-away RabbitMQ and MariaDB servers and use them (separate processes)")
     parser.add_argument("--token", default="admin:admin", help="X-Auth-Token to send (default admin:admin)")
     parser.add_argument("--flavor", default="1", help="flavor id (default 1, m1.tiny)")
     parser.add_argument("--image", help="image id (default: the demo image)")
     parser.add_argument("--samples", type=int, default=50, help="timed GET /servers/detail requests")
     parser.add_argument("--timeout", type=float, default=600, help="seconds to wait for ACTIVE / deleted")
     args = parser.parse_args()
-    result = run(args)
+    if args.with_servers:
+        from tests.servers import MariaDB, RabbitMQ
+
+        with RabbitMQ() as rabbitmq, MariaDB() as mariadb:
+            args.transport_url, args.database_url = rabbitmq.url, mariadb.url
+            result = run(args)
+    else:
+        result = run(args)
     rows = [("servers to ACTIVE per second", result["servers_per_s"]),
             ("time to all ACTIVE (s)", result["all_active_s"]),
             ("POST /servers p50 / p95 / p99 (ms)",
@@ -259,7 +278,7 @@ def main() -> None:
     rows.append(("peak RSS total (MB)", result["rss_mb_total"]))
     width = max(len(label) for label, _ in rows)
     print(f"ncloud boot benchmark: {result['count']} servers, concurrency {result['concurrency']}, "
-          f"{result['hosts']} hosts, {result['mode']} daemons")
+          f"{result['hosts']} hosts, {result['mode']}")
     for label, value in rows:
         print(f"  {label:<{width}}  {value}")
     print(json.dumps(result))

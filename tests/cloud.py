@@ -61,14 +61,16 @@ class ProcessCloud:
         self.config_file.write_text("".join(
             f"[{section}]\n" + "".join(f"{k} = {v}\n" for k, v in values.items()) for section, values in
             sections.items()))
-        self._run("ncloud", "db", "sync")
-        self._run("ncloud", "db", "seed")
+        for step in (("db", "sync"), ("db", "seed")):
+            result = self.ncloud(*step)
+            assert result.returncode == 0, result.stderr
         self.url = f"http://127.0.0.1:{self.port}/compute/v2.1"
         self.client = httpx.Client(base_url=self.url, headers={"X-Auth-Token": "admin:admin"}, timeout=30)
 
-    def _run(self, *command: str) -> None:
-        subprocess.run([str(BIN / command[0]), *command[1:], "--config-file", str(self.config_file)],
-                       check=True, capture_output=True)
+    def ncloud(self, *args: str) -> subprocess.CompletedProcess:
+        """Run an `ncloud` command against this cloud's configuration."""
+        return subprocess.run([str(BIN / "ncloud"), *args, "--config-file", str(self.config_file)],
+                              capture_output=True, text=True, timeout=120)
 
     def start(self, name: str, binary: str, host: str | None = None, **env_options: str) -> subprocess.Popen:
         """Start `binary` (e.g. ncloud-compute) as process `name`; env_options are NCLOUD_* overrides."""

@@ -78,15 +78,23 @@ class APIServer:
         if self._server is None:
             return
         dispatcher = self._server.task_dispatcher
-        self._trigger.pull_trigger(self._close_listeners)
+        self._in_loop(self._close_listeners)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and _busy(dispatcher):
             time.sleep(0.01)
-        self._trigger.pull_trigger(lambda: wasyncore.close_all(self._map))
+        self._in_loop(lambda: wasyncore.close_all(self._map))
         self._thread.join(timeout)
         dispatcher.shutdown(timeout=timeout)
         self._server = None
         LOG.info("%s stopped", BINARY)
+
+    def _in_loop(self, thunk) -> None:
+        """Run `thunk` in the socket loop's thread, or here if the loop's trigger is already gone
+        (seen once when a signal arrived during shutdown)."""
+        try:
+            self._trigger.pull_trigger(thunk)
+        except OSError:
+            thunk()
 
     def _close_listeners(self) -> None:
         # The plain dispatcher close: waitress's own also closes the trigger stop() still needs.

@@ -145,6 +145,11 @@ def test_services_report_up_and_a_dead_one_goes_down(cloud_factory):
     state = cloud.up_services()
     assert state[("ncloud-conductor", "ctl0")] == "up"
     assert state[("ncloud-scheduler", "ctl0")] == "up"
+    assert state[("ncloud-api", "ctl")] == "up"
+    ping = cloud.ncloud("service", "ping", "compute", "cmp1", "--timeout", "5")
+    assert ping.returncode == 0 and ping.stdout.startswith("ncloud-compute on cmp1 answered in"), ping
     cloud.kill("cmp1", signal.SIGKILL)
+    ping = cloud.ncloud("service", "ping", "compute", "cmp1", "--timeout", "2")
+    assert ping.returncode == 1 and "no answer: Timed out after 2s" in ping.stderr, ping
     wait_until(lambda: cloud.up_services()[("ncloud-compute", "cmp1")] == "down", 30, what="cmp1 down")
 
