@@ -19,7 +19,7 @@ import uuid as uuidlib
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from ncloud.daemons.api import policy
@@ -29,7 +29,7 @@ from ncloud.daemons.conductor.rpcapi import ConductorAPI
 from ncloud.daemons.core import exception, instances, states
 from ncloud.daemons.core.config import Config
 from ncloud.daemons.core.context import RequestContext
-from ncloud.daemons.core.db.models import Flavor, Image, Instance, RequestSpec, utcnow
+from ncloud.daemons.core.db.models import Flavor, Image, Instance, InstanceAction, RequestSpec, utcnow
 from ncloud.daemons.core.db.session import Database
 
 LOG = logging.getLogger(__name__)
@@ -78,23 +78,29 @@ def create(conf: Config, db: Database, conductor: ConductorAPI, ctx: RequestCont
             "scheduler_hints": hints,
         }
         now = utcnow()
+        rows = []
         for index, uuid in enumerate(uuids):
             name = server["name"] if max_count == 1 else f"{server['name']}-{index + 1}"
-            session.add(Instance(
+            rows.append(dict(
                 uuid=uuid, project_id=ctx.project_id, user_id=ctx.user_id, display_name=name,
                 hostname=hostname_for(name, uuid), description=server.get("description"),
                 reservation_id=reservation_id, launch_index=index, image_ref=image.id,
                 instance_type_id=flavor.id, flavor=snapshot, vcpus=flavor.vcpus, memory_mb=flavor.memory_mb,
                 root_gb=flavor.root_gb, ephemeral_gb=flavor.ephemeral_gb, vm_state=states.BUILDING,
-                task_state=states.SCHEDULING, task_started_at=now, power_state=states.NOSTATE,
+                task_state=states.SCHEDULING, task_started_at=now, power_state=states.NOSTATE, host=None, node=None,
                 availability_zone=zone, key_name=server.get("key_name"), user_data=server.get("user_data"),
                 config_drive=to_bool(server.get("config_drive", False), "config_drive"),
                 metadata_=dict(server.get("metadata") or {}), created_at=now))
-            session.add(RequestSpec(instance_uuid=uuid, spec=spec))
-            instances.start_action(session, uuid, "create", ctx.request_id, ctx.user_id, ctx.project_id)
+        # Bulk statements rather than ORM objects: a boot is the API's hottest write.
+        session.execute(insert(Instance), rows)
+        session.execute(insert(RequestSpec), [{"instance_uuid": uuid, "spec": spec} for uuid in uuids])
+        session.execute(insert(InstanceAction), [
+            {"action": "create", "instance_uuid": uuid, "request_id": ctx.request_id, "user_id": ctx.user_id,
+             "project_id": ctx.project_id, "start_time": now} for uuid in uuids])
 
     try:
-        conductor.build_instances(ctx, uuids)
+        conductor.build_instances(ctx, uuids, [{name: row.get(name) for name in instances.FIELDS} for row in rows],
+                                  spec)
     except exception.MessagingUnavailable as error:
         _fail_builds(db, ctx, uuids, error)
         raise Fault(503, "The message bus is unreachable, so the build could not be started; the "

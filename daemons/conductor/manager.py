@@ -34,26 +34,23 @@ class ConductorManager:
         self.compute = compute
 
     # -- builds ------------------------------------------------------------------------------
-    def build_instances(self, ctx: RequestContext, instance_uuids: list[str]) -> None:
-        with self.db.reader() as session:
-            rows = session.scalars(select(Instance).where(
-                Instance.uuid.in_(instance_uuids), Instance.deleted.is_(False),
-                Instance.vm_state == states.BUILDING, Instance.task_state == states.SCHEDULING)).all()
-            specs = {row.instance_uuid: row.spec for row in session.scalars(
-                select(RequestSpec).where(RequestSpec.instance_uuid.in_(instance_uuids)))}
-        waiting = {row.uuid: row for row in rows}
-        # Already placed by an earlier delivery of this message: send the build again (the compute
-        # host's compare-and-swap makes a duplicate harmless).
-        for uuid, row in list(waiting.items()):
-            if row.host is not None:
-                self.compute.build_and_run_instance(ctx, row.host, instances.to_dict(row), specs[uuid])
-                del waiting[uuid]
+    def build_instances(self, ctx: RequestContext, instance_uuids: list[str], instances_: list[dict] | None = None,
+                        spec: dict | None = None) -> None:
+        """Place and build servers that wait in `scheduling`.
+
+        The API sends the instances and request spec it has just written (`instances_`, `spec`),
+        which saves reading them back; a reschedule passes only the uuids.
+        """
+        if instances_ is not None and spec is not None:
+            waiting = {instance["uuid"]: instance for instance in instances_}
+            specs = dict.fromkeys(waiting, spec)
+        else:
+            waiting, specs = self._waiting(ctx, instance_uuids)
         order = [uuid for uuid in instance_uuids if uuid in waiting]
         if not order:
             return
-        spec = specs[order[0]]
         try:
-            destinations = self._select_destinations(ctx, spec, order)
+            destinations = self._select_destinations(ctx, specs[order[0]], order)
         except exception.NoValidHost as error:
             for uuid in order:
                 self._fail_build(ctx, uuid, str(error), code=500)
@@ -63,27 +60,49 @@ class ConductorManager:
                 self._fail_build(ctx, uuid, f"The scheduler could not be reached: {error}", code=500)
             return
         for uuid, destination in zip(order, destinations, strict=True):
+            target = {"host": destination["host"], "node": destination["node"]}
             with self.db.writer() as session:
-                placed = instances.update_state(
-                    session, uuid, {"host": destination["host"], "node": destination["node"]},
-                    expected={"vm_state": states.BUILDING, "task_state": states.SCHEDULING, "host": None})
-                if placed:
-                    instances.record_event(session, uuid, ctx.request_id, "conductor_schedule_and_build_instances",
-                                           destination["host"], result="Success")
-                    instance = instances.to_dict(instances.get(session, uuid))
-                elif not self._still_building(session, uuid):
-                    # Deleted (or failed) while it was being scheduled: give the room back. Otherwise
-                    # another delivery of this message placed it and sent the build: nothing to do.
-                    placement.release(session, uuid)
-            if placed:
-                self.compute.build_and_run_instance(ctx, destination["host"], instance, specs[uuid])
+                if instances.update_state(session, uuid, target, expected={
+                        "vm_state": states.BUILDING, "task_state": states.SCHEDULING, "host": None}):
+                    build = {**waiting[uuid], **target}
+                else:
+                    build = self._after_lost_placement(session, uuid)
+            if build is not None:
+                self.compute.build_and_run_instance(ctx, build["host"], build, specs[uuid])
+
+    def _waiting(self, ctx: RequestContext, uuids: list[str]) -> tuple[dict[str, dict], dict[str, dict]]:
+        """Instances still to be placed, and their specs. One already placed by an earlier delivery
+        of this message gets its build sent again (the compute host's compare-and-swap makes a
+        duplicate harmless)."""
+        with self.db.reader() as session:
+            rows = session.scalars(select(Instance).where(
+                Instance.uuid.in_(uuids), Instance.deleted.is_(False),
+                Instance.vm_state == states.BUILDING, Instance.task_state == states.SCHEDULING)).all()
+            specs = {row.instance_uuid: row.spec for row in session.scalars(
+                select(RequestSpec).where(RequestSpec.instance_uuid.in_(uuids)))}
+        waiting = {}
+        for row in rows:
+            if row.host is not None:
+                self.compute.build_and_run_instance(ctx, row.host, instances.to_dict(row), specs[row.uuid])
+            else:
+                waiting[row.uuid] = instances.to_dict(row)
+        return waiting, specs
 
     @staticmethod
-    def _still_building(session, uuid: str) -> bool:
+    def _after_lost_placement(session, uuid: str) -> dict | None:
+        """The instance was not where the placement expected it. Deleted or failed meanwhile: give
+        its room back. Placed by another delivery of this message: send its build again (the
+        compute host's compare-and-swap makes a duplicate harmless)."""
         try:
-            return instances.get(session, uuid).vm_state == states.BUILDING
+            current = instances.get(session, uuid)
         except exception.InstanceNotFound:
-            return False
+            current = None
+        if current is None or current.vm_state != states.BUILDING:
+            placement.release(session, uuid)
+            return None
+        if current.host is not None and current.task_state == states.SCHEDULING:
+            return instances.to_dict(current)
+        return None
 
     def _select_destinations(self, ctx: RequestContext, spec: dict, uuids: list[str]) -> list[dict]:
         # select_destinations is idempotent per instance (an existing claim is returned), so a
@@ -109,8 +128,7 @@ class ConductorManager:
                 instances.add_fault(session, uuid, message, code=code, details=details, host=host)
                 request_id = ctx.request_id if ctx else None
                 instances.record_event(session, uuid, request_id, "conductor_schedule_and_build_instances",
-                                       host, result="Error", details=message)
-                instances.finish_action(session, uuid, request_id, message="Error")
+                                       host, result="Error", details=message, finish=True)
         if failed:
             LOG.warning("build of %s failed: %s", uuid, message)
         return failed
@@ -164,8 +182,7 @@ class ConductorManager:
                 # Asked again after a lost reply (already built), or deleted meanwhile.
                 return instances.already_applied(session, uuid, {**updates, "host": host})
             instances.record_event(session, uuid, ctx.request_id, "compute_build_and_run_instance", host,
-                                   result="Success")
-            instances.finish_action(session, uuid, ctx.request_id)
+                                   result="Success", finish=True)
         return True
 
     def instance_destroyed(self, ctx: RequestContext, uuid: str, host: str) -> None:
@@ -173,8 +190,7 @@ class ConductorManager:
             instances.mark_deleted(session, uuid)
             placement.release(session, uuid)
             instances.record_event(session, uuid, ctx.request_id, "compute_terminate_instance", host,
-                                   result="Success")
-            instances.finish_action(session, uuid, ctx.request_id)
+                                   result="Success", finish=True)
 
     def action_finished(self, ctx: RequestContext, uuid: str, host: str, event: str, updates: dict,
                         expected: dict, error: str | None = None) -> bool:
@@ -185,8 +201,7 @@ class ConductorManager:
             if error:
                 instances.add_fault(session, uuid, error, host=host)
             instances.record_event(session, uuid, ctx.request_id, event, host,
-                                   result="Error" if error else "Success", details=error)
-            instances.finish_action(session, uuid, ctx.request_id, message="Error" if error else None)
+                                   result="Error" if error else "Success", details=error, finish=True)
         return done
 
     def instances_on_host(self, ctx: RequestContext, host: str) -> list[dict]:

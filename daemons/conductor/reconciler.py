@@ -79,8 +79,8 @@ class Reconciler:
             else:
                 message = f"Task {task_state} did not finish within {limit:g}s {where}."
             instances.add_fault(session, uuid, message, code=500, host=host)
-            instances.record_event(session, uuid, None, "conductor_reconcile", host, result="Error", details=message)
-            instances.finish_action(session, uuid, None, message="Error")
+            instances.record_event(session, uuid, None, "conductor_reconcile", host, result="Error", details=message,
+                                   finish=True)
         LOG.warning("%s: %s", uuid, message)
         return True
 

@@ -16,8 +16,11 @@ class ConductorAPI:
         self.client = rpc.RPCClient(transport, TOPIC, timeout=timeout)
 
     # builds
-    def build_instances(self, ctx: RequestContext, instance_uuids: list[str]) -> None:
-        self.client.cast(ctx, "build_instances", instance_uuids=instance_uuids)
+    def build_instances(self, ctx: RequestContext, instance_uuids: list[str], instances: list[dict] | None = None,
+                        spec: dict | None = None) -> None:
+        """`instances`/`spec`: what the caller has just written, so the conductor need not read it."""
+        extra = {"instances_": instances, "spec": spec} if instances is not None else {}
+        self.client.cast(ctx, "build_instances", instance_uuids=instance_uuids, **extra)
 
     def build_failed(self, ctx: RequestContext, uuid: str, host: str, reason: str, details: str = "") -> None:
         self.client.cast(ctx, "build_failed", uuid=uuid, host=host, reason=reason, details=details)

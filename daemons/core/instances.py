@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from ncloud.daemons.core import exception, states
@@ -129,33 +129,40 @@ def start_action(session: Session, uuid: str, action: str, request_id: str, user
                                project_id=project_id, start_time=utcnow()))
 
 
-def _action(session: Session, uuid: str, request_id: str | None) -> InstanceAction | None:
+def _action_id(session: Session, uuid: str, request_id: str | None) -> int | None:
     """The action a request started; with no request id (periodic tasks), the latest one."""
-    query = select(InstanceAction).where(InstanceAction.instance_uuid == uuid)
+    query = select(InstanceAction.id).where(InstanceAction.instance_uuid == uuid)
     if request_id is not None:
         query = query.where(InstanceAction.request_id == request_id)
-    return session.scalars(query.order_by(InstanceAction.id.desc()).limit(1)).first()
+    return session.scalar(query.order_by(InstanceAction.id.desc()).limit(1))
 
 
 def record_event(session: Session, uuid: str, request_id: str | None, event: str, host: str | None,
-                 result: str | None = None, details: str | None = None,
-                 started: dt.datetime | None = None) -> None:
-    """Record one step of an action (`compute_build_and_run_instance`, ...); `result` closes it."""
-    action = _action(session, uuid, request_id)
-    if action is None:
+                 result: str | None = None, details: str | None = None, started: dt.datetime | None = None,
+                 finish: bool = False) -> None:
+    """Record one step of an action (`compute_build_and_run_instance`, ...); `result` closes the step,
+    `finish` the whole action. An error marks the action's message 'Error', as Nova does."""
+    action_id = _action_id(session, uuid, request_id)
+    if action_id is None:
         return
     now = utcnow()
-    session.add(InstanceActionEvent(action_id=action.id, event=event, start_time=started or now,
-                                    finish_time=now if result else None, result=result, host=host,
-                                    details=details))
+    session.execute(insert(InstanceActionEvent).values(
+        action_id=action_id, event=event, start_time=started or now, finish_time=now if result else None,
+        result=result, host=host, details=details))
+    values: dict[str, Any] = {"updated_at": now}
     if result == "Error":
-        action.message = "Error"
-    action.updated_at = now
+        values["message"] = "Error"
+    if finish:
+        values["finish_time"] = now
+    session.execute(update(InstanceAction).where(InstanceAction.id == action_id).values(**values))
 
 
 def finish_action(session: Session, uuid: str, request_id: str | None, message: str | None = None) -> None:
-    action = _action(session, uuid, request_id)
-    if action is not None and action.finish_time is None:
-        action.finish_time = utcnow()
-        if message:
-            action.message = message
+    action_id = _action_id(session, uuid, request_id)
+    if action_id is None:
+        return
+    values: dict[str, Any] = {"finish_time": utcnow(), "updated_at": utcnow()}
+    if message:
+        values["message"] = message
+    session.execute(update(InstanceAction).where(InstanceAction.id == action_id,
+                                                 InstanceAction.finish_time.is_(None)).values(**values))

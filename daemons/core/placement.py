@@ -18,11 +18,11 @@ import uuid as uuidlib
 from collections import defaultdict
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, exc, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from ncloud.daemons.core import exception
-from ncloud.daemons.core.db.models import Allocation, Inventory, ResourceProvider
+from ncloud.daemons.core.db.models import Allocation, Inventory, ResourceProvider, utcnow
 from ncloud.daemons.core.db.session import Database, retry_on_deadlock
 
 LOG = logging.getLogger(__name__)
@@ -102,14 +102,38 @@ def ensure_provider(session: Session, uuid: str, name: str, inventory: dict[str,
         provider.generation += 1
 
 
+@dataclass
+class ProviderSnapshot:
+    """A provider as read at one moment: valid for a claim as long as its generation is unchanged
+    (every change of inventory or allocations bumps the generation)."""
+
+    provider_id: int
+    generation: int
+    inventory: dict[str, InventoryRecord]
+    usage: dict[str, int]
+
+
+def snapshots(session: Session, provider_ids: list[int] | None = None) -> dict[int, ProviderSnapshot]:
+    """Generation, inventory and usage of providers, in three queries whatever their number."""
+    providers = select(ResourceProvider.id, ResourceProvider.generation)
+    if provider_ids is not None:
+        providers = providers.where(ResourceProvider.id.in_(provider_ids))
+    found = {pid: ProviderSnapshot(pid, generation, {}, {}) for pid, generation in session.execute(providers)}
+    for pid, records in inventories(session, list(found)).items():
+        found[pid].inventory = records
+    for pid, used in usages(session, list(found)).items():
+        found[pid].usage = used
+    return found
+
+
 def inventories(session: Session, provider_ids: list[int] | None = None) -> dict[int, dict[str, InventoryRecord]]:
-    query = select(Inventory)
+    query = select(Inventory.resource_provider_id, Inventory.resource_class, Inventory.total, Inventory.reserved,
+                   Inventory.min_unit, Inventory.max_unit, Inventory.step_size, Inventory.allocation_ratio)
     if provider_ids is not None:
         query = query.where(Inventory.resource_provider_id.in_(provider_ids))
     result: dict[int, dict[str, InventoryRecord]] = defaultdict(dict)
-    for row in session.scalars(query):
-        result[row.resource_provider_id][row.resource_class] = InventoryRecord(
-            row.total, row.reserved, row.min_unit, row.max_unit, row.step_size, row.allocation_ratio)
+    for pid, rc, *figures in session.execute(query):
+        result[pid][rc] = InventoryRecord(*figures)
     return result
 
 
@@ -125,56 +149,88 @@ def usages(session: Session, provider_ids: list[int] | None = None) -> dict[int,
 
 
 class ClaimFailed(Exception):
-    """The provider no longer has room (another claim won the race for it)."""
+    """The provider has no room for the request."""
 
     def __init__(self, short: dict[str, str]):
         self.short = short
         super().__init__("; ".join(short.values()))
 
 
+class AlreadyClaimed(Exception):
+    """The consumer holds allocations already, on these providers."""
+
+    def __init__(self, provider_ids: set[int]):
+        self.provider_ids = provider_ids
+        super().__init__(f"already allocated on provider(s) {sorted(provider_ids)}")
+
+
 class _GenerationConflict(Exception):
     pass
 
 
-def claim(db: Database, consumer_id: str, provider_id: int, resources: dict[str, int],
-          retries: int = 10) -> None:
+def _read(db: Database, provider_id: int) -> ProviderSnapshot:
+    with db.reader() as session:
+        found = snapshots(session, [provider_id]).get(provider_id)
+    if found is None:
+        raise ClaimFailed({"provider": "the compute node is gone"})
+    return found
+
+
+def _holder(db: Database, consumer_id: str) -> set[int]:
+    with db.reader() as session:
+        return set(session.scalars(select(Allocation.resource_provider_id)
+                                   .where(Allocation.consumer_id == consumer_id)))
+
+
+def claim(db: Database, consumer_id: str, provider_id: int, resources: dict[str, int], retries: int = 10,
+          snapshot: ProviderSnapshot | None = None) -> ProviderSnapshot:
     """Allocate `resources` on a provider for a consumer, atomically; idempotent per consumer.
 
-    Raises ClaimFailed when the provider is full, ResourceProviderConcurrentUpdate when it
-    lost `retries` generation races in a row.
+    The capacity check uses `snapshot` (the provider as the caller last read it) when given, and
+    the write succeeds only if the provider's generation is still the snapshot's: then nothing
+    changed since the read and the check holds. A lost race reads the provider again and retries.
+    Returns the provider as it is after the claim. Raises ClaimFailed when the provider is full,
+    AlreadyClaimed when the consumer holds allocations already (a repeated request),
+    ResourceProviderConcurrentUpdate after `retries` lost races in a row.
     """
-
-    def attempt() -> None:
-        with db.writer() as session:
-            provider = session.get(ResourceProvider, provider_id)
-            if provider is None:
-                raise ClaimFailed({"provider": "the compute node is gone"})
-            existing = session.scalars(select(Allocation).where(Allocation.consumer_id == consumer_id)).all()
-            if existing and all(row.resource_provider_id == provider_id for row in existing):
-                return  # already claimed by an earlier delivery of the same request
-            if existing:
-                raise ClaimFailed({"consumer": f"{consumer_id} already holds allocations elsewhere"})
-            generation = provider.generation
-            short = shortfall(inventories(session, [provider_id]).get(provider_id, {}),
-                              usages(session, [provider_id]).get(provider_id, {}), resources)
-            if short:
-                raise ClaimFailed(short)
-            session.add_all(Allocation(resource_provider_id=provider_id, consumer_id=consumer_id,
-                                       resource_class=rc, used=amount) for rc, amount in resources.items())
-            bumped = session.execute(
-                update(ResourceProvider)
-                .where(ResourceProvider.id == provider_id, ResourceProvider.generation == generation)
-                .values(generation=generation + 1)).rowcount
-            if bumped != 1:
-                raise _GenerationConflict()
-
+    fresh = snapshot is None
+    current = snapshot or _read(db, provider_id)
     for _ in range(retries):
-        try:
-            retry_on_deadlock(attempt)
-            return
-        except _GenerationConflict:
+        short = shortfall(current.inventory, current.usage, resources)
+        if short and not fresh:  # the caller's view may be stale in the other direction too
+            current, fresh = _read(db, provider_id), True
             continue
-    raise exception.ResourceProviderConcurrentUpdate(name=str(provider_id), generation="?")
+        if short:
+            raise ClaimFailed(short)
+        try:
+            retry_on_deadlock(lambda snap=current: _write_claim(db, consumer_id, snap, resources))
+        except _GenerationConflict:
+            current, fresh = _read(db, provider_id), True
+            continue
+        except exc.IntegrityError:
+            # One allocation per consumer and resource class: an earlier (or concurrent) delivery of
+            # the same request claimed already.
+            raise AlreadyClaimed(_holder(db, consumer_id)) from None
+        usage = dict(current.usage)
+        for rc, amount in resources.items():
+            usage[rc] = usage.get(rc, 0) + amount
+        return ProviderSnapshot(provider_id, current.generation + 1, current.inventory, usage)
+    raise exception.ResourceProviderConcurrentUpdate(name=str(provider_id), generation=current.generation)
+
+
+def _write_claim(db: Database, consumer_id: str, snapshot: ProviderSnapshot, resources: dict[str, int]) -> None:
+    with db.writer() as session:
+        # The generation bump first: on MariaDB/PostgreSQL it also locks the provider's row, so
+        # concurrent claims on one provider queue here instead of deadlocking later.
+        bumped = session.execute(
+            update(ResourceProvider)
+            .where(ResourceProvider.id == snapshot.provider_id, ResourceProvider.generation == snapshot.generation)
+            .values(generation=snapshot.generation + 1)).rowcount
+        if bumped != 1:
+            raise _GenerationConflict()
+        session.execute(insert(Allocation), [
+            {"resource_provider_id": snapshot.provider_id, "consumer_id": consumer_id, "resource_class": rc,
+             "used": amount, "created_at": utcnow()} for rc, amount in resources.items()])
 
 
 def release(session: Session, consumer_id: str) -> int:

@@ -29,11 +29,15 @@ def heartbeat(session: Session, host: str, binary: str) -> None:
                     .values(last_seen_up=utcnow(), report_count=Service.report_count + 1))
 
 
-def is_up(service: Service, down_time: float, now: dt.datetime | None = None) -> bool:
-    if service.forced_down or service.last_seen_up is None:
+def alive(last_seen_up: dt.datetime | None, forced_down: bool, down_time: float,
+          now: dt.datetime | None = None) -> bool:
+    if forced_down or last_seen_up is None:
         return False
-    now = now or utcnow()
-    return (now - service.last_seen_up).total_seconds() <= down_time
+    return ((now or utcnow()) - last_seen_up).total_seconds() <= down_time
+
+
+def is_up(service: Service, down_time: float, now: dt.datetime | None = None) -> bool:
+    return alive(service.last_seen_up, service.forced_down, down_time, now)
 
 
 def to_dict(service: Service, down_time: float) -> dict:

@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
+import time
 from collections import Counter
-
-from sqlalchemy import select
 
 from ncloud.daemons.core import exception, placement
 from ncloud.daemons.core.context import RequestContext
-from ncloud.daemons.core.db.models import Allocation, ComputeNode, ResourceProvider
 from ncloud.daemons.core.db.session import Database
 from ncloud.daemons.scheduler import filters, host_state, weighers
 
 LOG = logging.getLogger(__name__)
+HOST_STATE_MAX_AGE = 1.0  # seconds; see SchedulerManager._hosts
 
 
 class SchedulerManager:
@@ -31,21 +31,26 @@ class SchedulerManager:
         self.db = db
         self.filters = filters.enabled(conf.scheduler.enabled_filters)
         self.weighers = weighers.enabled(conf)
+        # One scheduling pass at a time per process: threads of one scheduler would otherwise pick
+        # the same best host and lose generation races to each other. Several scheduler processes
+        # still run in parallel; their races are what the claim's generation check settles.
+        self._lock = threading.Lock()
+        self._cached: list[host_state.HostState] | None = None
+        self._cached_at = 0.0
 
     def select_destinations(self, ctx: RequestContext, spec: dict, instance_uuids: list[str]) -> list[dict]:
+        with self._lock:
+            return self._select_destinations(spec, instance_uuids)
+
+    def _select_destinations(self, spec: dict, instance_uuids: list[str]) -> list[dict]:
         request = placement.flavor_resources(spec["flavor"])
-        hosts = host_state.load(self.db, self.conf.default.service_down_time,
-                                self.conf.default.default_availability_zone)
         chosen: list[dict] = []
         claimed_now: list[str] = []
         try:
             for uuid in instance_uuids:
-                existing = self._existing_claim(uuid)
-                if existing is not None:  # an earlier delivery of this request claimed already
-                    chosen.append(existing)
-                    continue
-                host = self._place(uuid, spec, request, hosts)
-                claimed_now.append(uuid)
+                host, new_claim = self._place(uuid, spec, request)
+                if new_claim:
+                    claimed_now.append(uuid)
                 chosen.append({"host": host.host, "node": host.nodename, "provider_id": host.provider_id})
         except exception.NoValidHost:
             # All or nothing, as in Nova: a multi-server request that does not fit claims nothing.
@@ -56,16 +61,19 @@ class SchedulerManager:
         LOG.info("placed %s on %s", ", ".join(instance_uuids), ", ".join(c["host"] for c in chosen))
         return chosen
 
-    def _existing_claim(self, uuid: str) -> dict | None:
-        with self.db.reader() as session:
-            row = session.execute(
-                select(ComputeNode.host, ComputeNode.hypervisor_hostname, ResourceProvider.id)
-                .join(ResourceProvider, ResourceProvider.uuid == ComputeNode.uuid)
-                .join(Allocation, Allocation.resource_provider_id == ResourceProvider.id)
-                .where(Allocation.consumer_id == uuid).limit(1)).first()
-        if row is None:
-            return None
-        return {"host": row[0], "node": row[1], "provider_id": row[2]}
+    def _hosts(self, fresh: bool = False) -> list[host_state.HostState]:
+        """The candidate hosts, read again at most every HOST_STATE_MAX_AGE seconds.
+
+        Reuse is safe: this process's own claims update the cached providers, and any other
+        change (another scheduler's claim, a delete) bumps a provider's generation, which the
+        claim detects before it re-reads that provider.
+        """
+        now = time.monotonic()
+        if fresh or self._cached is None or now - self._cached_at > HOST_STATE_MAX_AGE:
+            self._cached = host_state.load(self.db, self.conf.default.service_down_time,
+                                           self.conf.default.default_availability_zone)
+            self._cached_at = now
+        return self._cached
 
     def _candidates(self, spec: dict, request: dict, hosts: list) -> tuple[list, list[str]]:
         """Hosts that pass every filter, and the lines that explain what was removed."""
@@ -95,21 +103,37 @@ class SchedulerManager:
             remaining = passed
         return remaining, story
 
-    def _place(self, uuid: str, spec: dict, request: dict, hosts: list):
+    def _place(self, uuid: str, spec: dict, request: dict) -> tuple[host_state.HostState, bool]:
+        """The host for one instance and whether a claim was made now (False: it existed)."""
+        fresh = False
+        while True:
+            hosts = self._hosts(fresh)
+            try:
+                return self._place_on(uuid, spec, request, hosts)
+            except exception.NoValidHost:
+                if fresh:
+                    raise
+                fresh = True  # decide "nothing fits" only on figures read just now
+
+    def _place_on(self, uuid: str, spec: dict, request: dict, hosts: list) -> tuple[host_state.HostState, bool]:
         candidates, story = self._candidates(spec, request, hosts)
         lost_races = []
         while candidates:
             ranked = [host for _, host in weighers.weigh(candidates, self.weighers)]
             host = random.choice(ranked[:self.conf.scheduler.host_subset_size])
             try:
-                placement.claim(self.db, uuid, host.provider_id, request,
-                                retries=self.conf.scheduler.claim_retries)
+                host.provider = placement.claim(self.db, uuid, host.provider_id, request,
+                                                retries=self.conf.scheduler.claim_retries, snapshot=host.provider)
+            except placement.AlreadyClaimed as claimed:  # an earlier delivery of this request claimed
+                holder = next((h for h in hosts if h.provider_id in claimed.provider_ids), None)
+                if holder is None:
+                    raise exception.NoValidHost(reason=f"{uuid} holds allocations on an unknown host") from None
+                return holder, False
             except placement.ClaimFailed as failure:
                 lost_races.append(f"{host.host}: {failure}")
                 candidates.remove(host)
                 continue
-            host.consume(request)
-            return host
+            return host, True
         reason = "; ".join(story) + "."
         if lost_races:
             reason += " Claims failed on the remaining hosts (" + "; ".join(lost_races) + ")."

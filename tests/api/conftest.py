@@ -42,8 +42,9 @@ class Recorder:
             self.messages.append((method, ctx.to_dict(), args))
             self.changed.notify_all()
 
-    def build_instances(self, ctx, instance_uuids):
-        self._record("build_instances", ctx, {"instance_uuids": instance_uuids})
+    def build_instances(self, ctx, instance_uuids, instances_=None, spec=None):
+        self._record("build_instances", ctx, {"instance_uuids": instance_uuids, "instances": instances_,
+                                              "spec": spec})
 
     def terminate_instance(self, ctx, instance):
         self._record("terminate_instance", ctx, {"instance": instance})

@@ -59,7 +59,10 @@ def test_boot_records_instance_request_spec_and_action_then_casts_build_instance
     assert action.request_id == response.headers["X-Openstack-Request-Id"]
 
     ctx, args = conductor.wait_for("build_instances", lambda args: uuid in args["instance_uuids"])
-    assert args == {"instance_uuids": [uuid]}
+    assert args["instance_uuids"] == [uuid]
+    assert args["spec"] == spec  # what the conductor needs travels with the cast
+    assert [(i["uuid"], i["vm_state"], i["task_state"], i["host"]) for i in args["instances"]] == [
+        (uuid, "building", "scheduling", None)]
     assert (ctx["user_id"], ctx["project_id"], ctx["request_id"]) == ("alice", "p1", action.request_id)
 
 

@@ -47,10 +47,13 @@ def test_claim_records_allocations_and_bumps_generation(db):
         assert session.get(ResourceProvider, provider).generation == 2  # 1 for the inventory, 1 for the claim
 
 
-def test_claim_is_idempotent_per_consumer(db):
+def test_a_consumer_cannot_claim_twice(db):
+    """A repeated request (a redelivered message) is told where its claim already is."""
     provider = make_provider(db)
     placement.claim(db, "consumer-1", provider, SMALL)
-    placement.claim(db, "consumer-1", provider, SMALL)
+    with pytest.raises(placement.AlreadyClaimed) as claimed:
+        placement.claim(db, "consumer-1", provider, SMALL)
+    assert claimed.value.provider_ids == {provider}
     with db.reader() as session:
         assert placement.usages(session)[provider][placement.MEMORY_MB] == 512
 

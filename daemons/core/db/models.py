@@ -239,10 +239,13 @@ class Allocation(Base):
     __tablename__ = "allocations"
     __table_args__ = (
         Index("ix_allocations_resource_provider_id_resource_class", "resource_provider_id", "resource_class"),
+        # One allocation per consumer and class: two deliveries of one request cannot both claim.
+        # (A move will allocate under its own consumer, the migration, as in Nova.)
+        UniqueConstraint("consumer_id", "resource_class"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     resource_provider_id: Mapped[int] = mapped_column(ForeignKey("resource_providers.id"))
-    consumer_id: Mapped[str] = mapped_column(UUID, index=True)
+    consumer_id: Mapped[str] = mapped_column(UUID)
     resource_class: Mapped[str] = mapped_column(String(255))
     used: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)

@@ -50,6 +50,41 @@ def _sqlite_engine(url, immediate: bool) -> Engine:
     return engine
 
 
+IDLE_PING_AFTER = 5.0  # seconds
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Test a pooled connection before use, but only if it sat idle for a while.
+
+    SQLAlchemy's `pool_pre_ping` pings on every checkout: one extra round trip per transaction,
+    a tenth of the conductor's work in a boot. A connection in steady use is known good; one that
+    idled may have been cut by a database restart or an idle timeout, and is pinged (and replaced
+    if dead) before it is handed out.
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _checkin(_dbapi_connection, record):
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checkout(dbapi_connection, record, _proxy):
+        if time.monotonic() - record.info.get("idle_since", 0.0) < IDLE_PING_AFTER:
+            return
+        try:
+            dbapi_connection.ping(False) if hasattr(dbapi_connection, "ping") else _select_one(dbapi_connection)
+        except Exception as error:
+            raise exc.DisconnectionError(f"connection went away while idle: {error}") from error
+
+
+def _select_one(dbapi_connection) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("SELECT 1")
+    finally:
+        cursor.close()
+        dbapi_connection.rollback()  # leave no transaction open behind the ping
+
+
 class Database:
     """Engines and sessions for one database URL; one instance per process and URL."""
 
@@ -60,7 +95,8 @@ class Database:
             self._read_engine = _sqlite_engine(self.url, immediate=False)
         else:
             self.engine = create_engine(self.url, pool_size=pool_size, max_overflow=max_overflow,
-                                        pool_recycle=recycle, pool_pre_ping=True)
+                                        pool_recycle=recycle)
+            _ping_when_idle(self.engine)
             self._read_engine = self.engine
         self._writer = sessionmaker(bind=self.engine, expire_on_commit=False)
         self._reader = sessionmaker(bind=self._read_engine, expire_on_commit=False)

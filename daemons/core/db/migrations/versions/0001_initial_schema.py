@@ -161,9 +161,9 @@ def upgrade() -> None:
             name=op.f("fk_allocations_resource_provider_id_resource_providers"),
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_allocations")),
+        sa.UniqueConstraint("consumer_id", "resource_class", name=op.f("uq_allocations_consumer_id_resource_class")),
     )
     with op.batch_alter_table("allocations", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_allocations_consumer_id"), ["consumer_id"], unique=False)
         batch_op.create_index(
             "ix_allocations_resource_provider_id_resource_class",
             ["resource_provider_id", "resource_class"],
