@@ -7,10 +7,11 @@
     ...
     server.stop()                                # closes the sockets, joins the worker threads
 
-`main()` is the console script: configuration, logging, database and schema checks, the message
+`run()` is one API process: configuration, logging, database and schema checks, the message
 bus, the API's own row in the services table with a heartbeat every `report_interval` (written
 straight to the database: the API consumes no RPC topic that could carry one), then serve until
-SIGTERM or SIGINT. Figures behind waitress and threads: bench/webstack.py.
+SIGTERM or SIGINT. The console script (api/main.py) runs one, or `[api] workers` of them.
+Figures behind waitress and threads: bench/webstack.py.
 """
 
 from __future__ import annotations
@@ -38,11 +39,12 @@ class APIServer:
     """The WSGI app on a waitress server running in a background thread."""
 
     def __init__(self, conf: config.Config, db: Database, transport: rpc.Transport,
-                 host: str | None = None, port: int | None = None):
+                 host: str | None = None, port: int | None = None, sockets: list | None = None):
         self.conf = conf
         self.app = create_app(conf, db, transport)
         self.host = conf.api.bind_host if host is None else host
         self.requested_port = conf.api.bind_port if port is None else port
+        self.sockets = sockets  # already bound and listening (API workers share their parent's)
         self.port: int | None = None
         self._map: dict = {}  # our own socket map: stop() closes exactly what this server opened
         self._server = None
@@ -50,9 +52,9 @@ class APIServer:
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        self._server = create_server(self.app, map=self._map, host=self.host, port=self.requested_port,
-                                     threads=self.conf.api.threads, ident="ncloud-api",
-                                     expose_tracebacks=False, clear_untrusted_proxy_headers=True)
+        where = {"sockets": self.sockets} if self.sockets else {"host": self.host, "port": self.requested_port}
+        self._server = create_server(self.app, map=self._map, threads=self.conf.api.threads, ident="ncloud-api",
+                                     expose_tracebacks=False, clear_untrusted_proxy_headers=True, **where)
         listen = getattr(self._server, "effective_listen", None) or [
             (self._server.effective_host, self._server.effective_port)]
         self.port = int(listen[0][1])  # waitress reports it as a string
@@ -135,8 +137,8 @@ class ServiceRecord:
 class APIService:
     """The API server and its services row, started and stopped together."""
 
-    def __init__(self, conf: config.Config, db: Database, transport: rpc.Transport):
-        self.server = APIServer(conf, db, transport)
+    def __init__(self, conf: config.Config, db: Database, transport: rpc.Transport, sockets: list | None = None):
+        self.server = APIServer(conf, db, transport, sockets=sockets)
         self.record = ServiceRecord(conf, db)
 
     def start(self) -> None:
@@ -148,8 +150,9 @@ class APIService:
         self.server.stop()
 
 
-def main(argv: list[str] | None = None) -> None:
+def run(argv: list[str] | None = None, sockets: list | None = None) -> None:
+    """One API process (a worker when `sockets` come from the parent): see api/main.py."""
     from ncloud.daemons.core.launcher import run_daemon
 
-    run_daemon(BINARY, argv, lambda conf, transport, db: [APIService(conf, db, transport)],
+    run_daemon(BINARY, argv, lambda conf, transport, db: [APIService(conf, db, transport, sockets=sockets)],
                publish_retry=rpc.FAIL_FAST_RETRY)

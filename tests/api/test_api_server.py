@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -113,3 +114,53 @@ def test_ncloud_api_reports_a_configuration_typo_and_exits(tmp_path):
                             timeout=30)
     assert result.returncode == 2
     assert "did you mean 'bind_port'" in result.stderr
+
+
+def children(pid: int) -> list[int]:
+    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def test_api_workers_share_the_port_are_restarted_when_they_die_and_stop_together(tmp_path):
+    url = f"sqlite:///{tmp_path / 'ncloud.db'}"
+    database = Database(url)
+    migrate.sync(database)
+    database.dispose()
+    port = free_port()
+    path = write_config(tmp_path, port, url)
+    path.write_text(path.read_text() + "workers = 2\n")  # the last section written is [api]
+    log_path = tmp_path / "api.log"
+    with open(log_path, "wb") as log_file:
+        process = subprocess.Popen([str(BIN / "ncloud-api"), "--config-file", str(path)], stdout=log_file,
+                                   stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and len(children(process.pid)) < 2:
+            time.sleep(0.1)
+        workers = children(process.pid)
+        assert len(workers) == 2
+
+        def answers() -> bool:
+            try:
+                return get(http.client.HTTPConnection("127.0.0.1", port, timeout=2), "/healthcheck")[0] == 200
+            except OSError:
+                return False
+
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not answers():
+            time.sleep(0.1)
+        assert answers()
+        os.kill(workers[0], signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and (len(children(process.pid)) < 2 or workers[0] in children(process.pid)):
+            time.sleep(0.1)
+        assert len(children(process.pid)) == 2 and workers[0] not in children(process.pid)
+        assert answers()
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(20) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    log = log_path.read_text()
+    assert "ncloud-api: 2 workers on 127.0.0.1:" in log
+    assert "exited with status -9; starting it again" in log

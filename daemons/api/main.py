@@ -1,0 +1,118 @@
+"""`ncloud-api`: one API process, or a parent that keeps `[api] workers` of them on one port.
+
+With several workers the parent binds the port, forks the workers (each builds its own app,
+database pool and message bus connections after the fork, so nothing is shared by accident) and
+supervises them: a worker that dies is started again, SIGTERM/SIGINT stops them all. The parent
+imports only the configuration, so it stays small; this is how the API uses more than one core
+(Python runs one thread at a time per process), as nova-api's `osapi_compute_workers` does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ctypes
+import logging
+import os
+import signal
+import socket
+import sys
+import time
+
+from ncloud.daemons.core import config, log
+
+LOG = logging.getLogger(__name__)
+BINARY = "ncloud-api"
+RESTART_DELAY = 1.0
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = argparse.ArgumentParser(prog=BINARY, description="ncloud Compute API (Nova v2.1 compatible).")
+    parser.add_argument("--config-file", help=f"configuration file (default {config.DEFAULT_CONFIG_FILE})")
+    args = parser.parse_args(argv)
+    try:
+        conf = config.load(args.config_file)
+    except config.ConfigError as error:
+        print(f"{BINARY}: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+    workers = conf.api.workers or os.cpu_count() or 1
+    if workers == 1:
+        from ncloud.daemons.api.service import run
+
+        run(argv)
+        return
+    log.setup(conf.default.debug, conf.default.log_file)
+    try:
+        listener = socket.create_server((conf.api.bind_host, conf.api.bind_port), backlog=1024)
+    except OSError as error:
+        LOG.error("%s cannot listen on %s:%s: %s", BINARY, conf.api.bind_host, conf.api.bind_port, error)
+        raise SystemExit(1) from None
+    Supervisor(argv, listener, workers).run()
+
+
+class Supervisor:
+    def __init__(self, argv: list[str], listener: socket.socket, workers: int):
+        self.argv = argv
+        self.listener = listener
+        self.workers = workers
+        self.children: dict[int, int] = {}  # pid -> worker number
+        self.stopping = False
+
+    def run(self) -> None:
+        signal.signal(signal.SIGTERM, self._stop)
+        signal.signal(signal.SIGINT, self._stop)
+        LOG.info("%s: %d workers on %s:%s", BINARY, self.workers, *self.listener.getsockname()[:2])
+        for number in range(self.workers):
+            self._spawn(number)
+        while self.children:
+            try:
+                pid, status = os.wait()
+            except ChildProcessError:
+                break
+            except InterruptedError:
+                continue
+            number = self.children.pop(pid, None)
+            if number is None or self.stopping:
+                continue
+            LOG.error("API worker %d (pid %d) exited with status %d; starting it again in %.0fs", number, pid,
+                      os.waitstatus_to_exitcode(status), RESTART_DELAY)
+            time.sleep(RESTART_DELAY)
+            if not self.stopping:
+                self._spawn(number)
+        LOG.info("%s stopped", BINARY)
+
+    def _stop(self, signum, _frame) -> None:
+        LOG.info("received %s, stopping %d workers", signal.Signals(signum).name, len(self.children))
+        self.stopping = True
+        for pid in list(self.children):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+
+    def _spawn(self, number: int) -> None:
+        pid = os.fork()
+        if pid:
+            self.children[pid] = number
+            return
+        code = 0
+        try:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            _die_with_parent()
+            from ncloud.daemons.api.service import run
+
+            run(self.argv, sockets=[self.listener])
+        except SystemExit as exit_:
+            code = exit_.code if isinstance(exit_.code, int) else 1
+        except BaseException:
+            LOG.exception("API worker %d failed", number)
+            code = 1
+        finally:
+            logging.shutdown()
+            os._exit(code)
+
+
+def _die_with_parent() -> None:
+    """A worker whose supervisor is gone (killed) stops too, instead of serving unsupervised."""
+    with contextlib.suppress(OSError, AttributeError):  # not Linux: no such safety net
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
