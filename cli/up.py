@@ -85,6 +85,7 @@ def up(
 
     from ncloud.daemons.allinone import AllInOne
     from ncloud.daemons.core import config, log
+    from ncloud.daemons.core.launcher import settle_memory
     from ncloud.daemons.core.service import wait_for_signal
 
     console = Console()
@@ -110,6 +111,7 @@ def up(
             cloud.stop()
             typer.secho(f"error: the API did not answer at {root}: {error}", fg="red", err=True)
             raise typer.Exit(1) from None
+    settle_memory()
     clouds_yaml = state_dir / "clouds.yaml"
     _write_clouds_yaml(clouds_yaml, compute_url)
     console.print(f"[bold green]ncloud is up[/] (state in {state_dir}, log {conf.default.log_file})")
