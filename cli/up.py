@@ -102,7 +102,14 @@ def up(
         raise typer.Exit(2) from None
     log.setup(conf.default.debug, conf.default.log_file)
     with console.status("starting the cloud (database, conductor, scheduler, compute, API)..."):
-        cloud = AllInOne(conf).start()
+        cloud = AllInOne(conf)
+        try:
+            cloud.start()
+        except OSError as error:  # the port is taken, most likely
+            cloud.stop()
+            typer.secho(f"error: cannot serve the API on {bind_host}:{port}: {error.strerror or error}. "
+                        "Is another cloud running? Choose another --port.", fg="red", err=True)
+            raise typer.Exit(1) from None
         compute_url = cloud.endpoint
         root = compute_url.rsplit("/compute/", 1)[0]
         try:

@@ -55,6 +55,7 @@ class AllInOne:
         return self
 
     def stop(self) -> None:
+        """Stop what runs (also after a start that failed half way)."""
         if self.api is not None:
             self.api.stop()
         for service in reversed(self.services):

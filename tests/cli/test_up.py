@@ -55,3 +55,18 @@ def test_up_serves_until_ctrl_c_writes_clouds_yaml_and_keeps_state(tmp_path):
     log = (state / "logs" / "ncloud.log").read_text()
     assert "received SIGINT, stopping" in log
     assert "Traceback" not in log
+
+
+def test_up_on_a_taken_port_says_so_and_exits_1(tmp_path):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run([NCLOUD, "up", "--state-dir", str(tmp_path / "state"), "--port", str(port)],
+                                capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert f"error: cannot serve the API on 127.0.0.1:{port}" in result.stderr
+    assert "Choose another --port" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
