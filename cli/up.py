@@ -8,6 +8,7 @@ installed. Servers run on the fake driver until the libvirt driver lands.
 from __future__ import annotations
 
 import json
+import logging
 import time
 import urllib.error
 import urllib.request
@@ -101,6 +102,7 @@ def up(
         typer.secho(f"error: {error}", fg="red", err=True)
         raise typer.Exit(2) from None
     log.setup(conf.default.debug, conf.default.log_file)
+    log.log_effective_config(conf, logging.getLogger("ncloud.up"))
     with console.status("starting the cloud (database, conductor, scheduler, compute, API)..."):
         cloud = AllInOne(conf)
         try:

@@ -53,6 +53,7 @@ def test_up_serves_until_ctrl_c_writes_clouds_yaml_and_keeps_state(tmp_path):
             process.kill()
             process.wait()
     log = (state / "logs" / "ncloud.log").read_text()
+    assert "config [DEFAULT] transport_url = 'memory://'" in log  # the effective configuration, at start
     assert "received SIGINT, stopping" in log
     assert "Traceback" not in log
 
