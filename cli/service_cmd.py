@@ -24,7 +24,7 @@ def ping(
     from ncloud.daemons.core.context import admin_context
 
     conf = load_config(config_file)
-    if conf.default.transport_url.startswith("memory"):
+    if not rpc.Transport.crosses_processes(conf.default.transport_url):
         typer.secho("error: transport_url is memory:// (in-process): only the all-in-one process itself can reach "
                     "its daemons. Point --config-file at the cloud's configuration.", fg="red", err=True)
         raise typer.Exit(2)

@@ -72,12 +72,15 @@ class NoAuthMiddleware:
             raise Fault(401, "The request you have made requires authentication.")
         user, _, project = token.partition(":")
         user, project = user.strip(), project.strip() or user.strip()
-        if not user:
+        if not user or len(user) > MAX_ID or len(project) > MAX_ID:
             raise Fault(401, "The request you have made requires authentication.")
         ctx: RequestContext = req.context.ctx
         ctx.user_id = user
         ctx.project_id = project
         ctx.roles = ["admin"] if user == "admin" else ["member", "reader"]
+
+
+MAX_ID = 64  # user and project ids, as the database stores them
 
 
 class MicroversionMiddleware:

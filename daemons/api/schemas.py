@@ -17,6 +17,8 @@ boolean = {
              False, "False", "FALSE", "false", "0", "OFF", "Off", "off", "NO", "No", "no"],
 }
 positive_integer = {"type": ["integer", "string"], "pattern": "^[0-9]*$", "minimum": 1, "minLength": 1}
+# Until quotas exist, a bound on one request: a typo of a few zeros must not take the API down.
+servers_per_request = {**positive_integer, "maximum": 1000}
 non_negative_integer = {"type": ["integer", "string"], "pattern": "^[0-9]*$", "minimum": 0, "minLength": 1}
 name = {"type": "string", "minLength": 1, "maxLength": 255, "format": "name"}
 description = {"type": ["string", "null"], "minLength": 0, "maxLength": 255, "format": "printable"}
@@ -64,8 +66,8 @@ SERVER_CREATE = Schema({
                 "availability_zone": name,
                 "config_drive": boolean,
                 "key_name": name,
-                "min_count": positive_integer,
-                "max_count": positive_integer,
+                "min_count": servers_per_request,
+                "max_count": servers_per_request,
                 "return_reservation_id": boolean,
                 "security_groups": {
                     "type": "array",

@@ -13,6 +13,7 @@ import base64
 import binascii
 import ipaddress
 import json
+import re
 import unicodedata
 import uuid
 from typing import Any
@@ -178,9 +179,22 @@ def read_json(req: falcon.Request) -> Any:
     if content_type not in JSON_TYPES:
         raise Fault(415, f"Unsupported Content-Type {content_type}.")
     try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+        body = json.loads(raw)
+        # JSON admits lone surrogates ("\ud800") that no UTF-8 text can hold: refuse them here, or
+        # they would be stored and break every later response that shows them.
+        json.dumps(body, ensure_ascii=False).encode("utf-8")
+    except (ValueError, UnicodeError):
         raise Fault(400, "Malformed request body") from None
+    except RecursionError:
+        raise Fault(400, "Malformed request body: nested too deeply") from None
+    return body
+
+
+def integer_id(value: str) -> int | None:
+    """A database id given in a URL or a marker, or None when it cannot be one (never an error)."""
+    if not re.fullmatch(r"[0-9]{1,18}", value):
+        return None
+    return int(value)
 
 
 def query(req: falcon.Request) -> dict[str, list[str]]:

@@ -108,7 +108,17 @@ class ComputeManager:
     # -- delete ------------------------------------------------------------------------------
     def terminate_instance(self, ctx: RequestContext, instance: dict) -> None:
         with self._locked(instance["uuid"]):
-            self.driver.destroy(instance)
+            try:
+                self.driver.destroy(instance)
+            except Exception as error:
+                # The server still exists: say so (ERROR with the reason) rather than let it sit in
+                # `deleting` until the reconciler's timeout takes it for gone. Deleting it again retries.
+                LOG.exception("could not destroy %s on %s", instance["uuid"], self.host)
+                self.conductor.action_finished(ctx, instance["uuid"], self.host, "compute_terminate_instance",
+                                               {"vm_state": states.ERROR, "task_state": None},
+                                               {"task_state": states.DELETING},
+                                               error=f"Delete failed on host {self.host}: {_reason(error)}")
+                return
             self.conductor.instance_destroyed(ctx, instance["uuid"], self.host)
 
     # -- power actions -----------------------------------------------------------------------
@@ -198,4 +208,11 @@ class ComputeManager:
                 self.conductor.instance_update(ctx, uuid, updates, expected={"host": self.host})
             present.discard(uuid)
         for stray in present:
-            LOG.warning("instance %s runs on %s but the database does not place it here", stray, self.host)
+            # Deleted while this host was down or its delete timed out (see the reconciler), or
+            # moved away: nobody owns it any more, and its resources are no longer accounted for.
+            if self.conf.compute.running_deleted_instance_action == "reap":
+                LOG.warning("instance %s is on %s but the database does not place it here: destroying it",
+                            stray, self.host)
+                self._destroy_quietly({"uuid": stray})
+            else:
+                LOG.warning("instance %s is on %s but the database does not place it here", stray, self.host)

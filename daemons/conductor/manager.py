@@ -21,7 +21,6 @@ from ncloud.daemons.core.db.session import Database
 from ncloud.daemons.scheduler.rpcapi import SchedulerAPI
 
 LOG = logging.getLogger(__name__)
-SCHEDULER_CALL_ATTEMPTS = 3
 
 
 class ConductorManager:
@@ -39,8 +38,22 @@ class ConductorManager:
         """Place and build servers that wait in `scheduling`.
 
         The API sends the instances and request spec it has just written (`instances_`, `spec`),
-        which saves reading them back; a reschedule passes only the uuids.
+        which saves reading them back; a reschedule passes only the uuids. A passing failure
+        (database or broker away) is raised, so that the message is tried again; any other one
+        fails the builds with a fault rather than leaving them to time out.
         """
+        try:
+            self._build_instances(ctx, instance_uuids, instances_, spec)
+        except Exception as error:
+            if exception.is_transient(error):
+                raise
+            LOG.exception("building %s failed unexpectedly", ", ".join(instance_uuids))
+            for uuid in instance_uuids:
+                self._fail_build(ctx, uuid, f"Internal error while scheduling the build: {type(error).__name__}: "
+                                            f"{error}")
+
+    def _build_instances(self, ctx: RequestContext, instance_uuids: list[str], instances_: list[dict] | None,
+                         spec: dict | None) -> None:
         if instances_ is not None and spec is not None:
             waiting = {instance["uuid"]: instance for instance in instances_}
             specs = dict.fromkeys(waiting, spec)
@@ -50,7 +63,8 @@ class ConductorManager:
         if not order:
             return
         try:
-            destinations = self._select_destinations(ctx, specs[order[0]], order)
+            # Idempotent per instance (an existing claim is returned): asked again after a lost reply.
+            destinations = self.scheduler.select_destinations(ctx, specs[order[0]], order)
         except exception.NoValidHost as error:
             for uuid in order:
                 self._fail_build(ctx, uuid, str(error), code=500)
@@ -90,32 +104,21 @@ class ConductorManager:
 
     @staticmethod
     def _after_lost_placement(session, uuid: str) -> dict | None:
-        """The instance was not where the placement expected it. Deleted or failed meanwhile: give
-        its room back. Placed by another delivery of this message: send its build again (the
-        compute host's compare-and-swap makes a duplicate harmless)."""
+        """The instance was not where the placement expected it (this message was delivered before).
+
+        Deleted meanwhile: give its room back. Placed by an earlier delivery but its build maybe not
+        sent: send it again (the compute host's compare-and-swap makes a duplicate harmless).
+        Anything else (built, or failed by a path that released its claim itself): leave it be; its
+        claim is its own.
+        """
         try:
             current = instances.get(session, uuid)
         except exception.InstanceNotFound:
-            current = None
-        if current is None or current.vm_state != states.BUILDING:
             placement.release(session, uuid)
             return None
-        if current.host is not None and current.task_state == states.SCHEDULING:
+        if current.vm_state == states.BUILDING and current.host is not None and current.task_state == states.SCHEDULING:
             return instances.to_dict(current)
         return None
-
-    def _select_destinations(self, ctx: RequestContext, spec: dict, uuids: list[str]) -> list[dict]:
-        # select_destinations is idempotent per instance (an existing claim is returned), so a
-        # reply lost to a broker restart is safely asked for again.
-        for attempt in range(1, SCHEDULER_CALL_ATTEMPTS + 1):
-            try:
-                return self.scheduler.select_destinations(ctx, spec, uuids)
-            except (exception.MessagingTimeout, exception.MessagingUnavailable) as error:
-                if attempt == SCHEDULER_CALL_ATTEMPTS:
-                    raise
-                LOG.warning("scheduler did not answer (%s); asking again (%d/%d)", error, attempt,
-                            SCHEDULER_CALL_ATTEMPTS)
-        raise AssertionError("unreachable")
 
     def _fail_build(self, ctx: RequestContext | None, uuid: str, message: str, code: int = 500,
                     host: str | None = None, details: str | None = None,
@@ -123,8 +126,8 @@ class ConductorManager:
         with self.db.writer() as session:
             failed = instances.update_state(session, uuid, {"vm_state": states.ERROR, "task_state": None},
                                             expected=expected or {"vm_state": states.BUILDING})
-            placement.release(session, uuid)
-            if failed:
+            if failed:  # otherwise it is no longer building (built, deleted, ...): its claim is not ours
+                placement.release(session, uuid)
                 instances.add_fault(session, uuid, message, code=code, details=details, host=host)
                 request_id = ctx.request_id if ctx else None
                 instances.record_event(session, uuid, request_id, "conductor_schedule_and_build_instances",
@@ -142,8 +145,17 @@ class ConductorManager:
             except exception.InstanceNotFound:
                 placement.release(session, uuid)
                 return
-            if instance.host != host or instance.task_state not in states.BUILD_TASKS:
+            spec_row = session.scalars(select(RequestSpec).where(RequestSpec.instance_uuid == uuid)).one()
+            spec = dict(spec_row.spec)
+            retry = dict(spec.get("retry") or {"num_attempts": 0, "hosts": []})
+            resumed = (instance.host is None and instance.task_state == states.SCHEDULING
+                       and retry.get("hosts", [])[-1:] == [host])
+            if not resumed and (instance.host != host or instance.task_state not in states.BUILD_TASKS):
                 return  # a stale or repeated report
+        if resumed:  # this report was handled up to the reschedule, then its handler died: finish it
+            self.build_instances(ctx, [uuid])
+            return
+        with self.db.writer() as session:
             spec_row = session.scalars(select(RequestSpec).where(RequestSpec.instance_uuid == uuid)).one()
             spec = dict(spec_row.spec)
             retry = dict(spec.get("retry") or {"num_attempts": 0, "hosts": []})

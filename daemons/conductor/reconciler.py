@@ -4,7 +4,8 @@
   the server goes to ERROR with a fault naming the task state and host, and its allocation is
   released;
 - a delete older than `delete_timeout` is finished: the instance is marked deleted and its
-  allocation released (its host is presumed gone; a host that comes back cleans up at start);
+  allocation released (its host is presumed gone; a host that comes back destroys, at start,
+  the guests the database no longer places on it: `[compute] running_deleted_instance_action`);
 - any other task older than `action_timeout`: ERROR with a fault; the allocation stays, because
   the server still occupies its host.
 Allocations whose consumer is deleted or unknown are released too. Every change is a

@@ -45,17 +45,20 @@ def _convert(opt: options.Opt, raw: str, where: str) -> Any:
                 return False
             raise ValueError("expected true or false")
         if opt.kind is list:
-            return [item.strip() for item in value.split(",") if item.strip()]
-        if opt.kind is int:
-            converted: Any = int(value)
+            converted: Any = [item.strip() for item in value.split(",") if item.strip()]
+        elif opt.kind is int:
+            converted = int(value)
         elif opt.kind is float:
             converted = float(value)
         else:
             converted = value
     except ValueError as exc:
         raise ConfigError(f"{where}: {opt.name} = {raw!r} is not a valid {opt.kind.__name__} ({exc})") from None
-    if opt.choices and converted not in opt.choices:
-        raise ConfigError(f"{where}: {opt.name} = {raw!r} must be one of: {', '.join(opt.choices)}")
+    if opt.choices:
+        for item in converted if opt.kind is list else [converted]:
+            if item not in opt.choices:
+                raise ConfigError(f"{where}: {opt.name}: {item!r} is not one of: {', '.join(opt.choices)}"
+                                  f"{_closest(item, opt.choices)}")
     if opt.minimum is not None and converted < opt.minimum:
         raise ConfigError(f"{where}: {opt.name} = {raw!r} must be at least {opt.minimum:g}")
     return converted

@@ -87,6 +87,15 @@ class RemoteError(NcloudError):
         super().__init__(f"Remote error: {exc_type} {value}")
 
 
+# Failures that say "not now" rather than "not ever": work that meets one is tried again later
+# (rpc.py re-queues such a cast). core/db/session.py adds the database's own.
+TRANSIENT: list[type[BaseException]] = [MessagingTimeout, MessagingUnavailable, ResourceProviderConcurrentUpdate]
+
+
+def is_transient(error: BaseException) -> bool:
+    return isinstance(error, tuple(TRANSIENT))
+
+
 def by_name(name: str) -> type[NcloudError] | None:
     """The NcloudError subclass with this name, for rebuilding remote exceptions."""
     found = globals().get(name)

@@ -48,6 +48,11 @@ def run_daemon(name: str, argv: list[str] | None,
     except config.ConfigError as error:
         print(f"{name}: {error}", file=sys.stderr)
         raise SystemExit(2) from None
+    if not rpc.Transport.crosses_processes(conf.default.transport_url):
+        print(f"{name}: [DEFAULT] transport_url is {conf.default.transport_url}, which only reaches daemons in the "
+              "same process (the all-in-one, 'ncloud up'). A daemon of its own needs a message broker: set "
+              "transport_url = amqp://USER:PASSWORD@HOST:5672/", file=sys.stderr)
+        raise SystemExit(2)
     log.setup(conf.default.debug, conf.default.log_file)
     LOG.info("%s starting on host %s", name, conf.default.host)
     log.log_effective_config(conf, LOG)

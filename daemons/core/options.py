@@ -28,7 +28,8 @@ class Opt:
 SECTIONS: dict[str, tuple[Opt, ...]] = {
     "DEFAULT": (
         Opt("host", str, socket.gethostname(), "Name of this node as services, hypervisors and RPC topics see it."),
-        Opt("state_path", str, "/var/lib/ncloud", "Directory for the database, image store, keys and logs."),
+        Opt("state_path", str, "/var/lib/ncloud",
+            "Directory for the state this node keeps (the default SQLite database; later the image store and keys)."),
         Opt("transport_url", str, "memory://",
             "Message bus. amqp://user:pw@host:5672/vhost for RabbitMQ; memory:// runs every daemon in one "
             "process (the all-in-one default).", secret=True),
@@ -36,8 +37,9 @@ SECTIONS: dict[str, tuple[Opt, ...]] = {
         Opt("service_down_time", float, 60.0, "A service whose last heartbeat is older than this is down.",
             minimum=1),
         Opt("rpc_response_timeout", float, 60.0, "Seconds an RPC call waits for its reply.", minimum=0.1),
-        Opt("rpc_workers", int, 4, "Consumer threads per RPC server (each handles one message at a time).",
-            minimum=1),
+        Opt("rpc_workers", int, 4,
+            "Consumer threads per RPC server, each handling one message at a time: on a compute host, the "
+            "number of operations (builds, deletes, ...) it runs at once.", minimum=1),
         Opt("debug", bool, False, "Log at DEBUG level."),
         Opt("log_file", str, "", "Log to this file instead of standard error."),
         Opt("default_availability_zone", str, "nova", "Availability zone of hosts in no zone."),
@@ -51,7 +53,8 @@ SECTIONS: dict[str, tuple[Opt, ...]] = {
         Opt("max_overflow", int, 20, "Connections opened beyond the pool under load.", minimum=0),
         Opt("connection_recycle_time", int, 3600, "Seconds after which a pooled connection is replaced.",
             minimum=1),
-        Opt("max_retries", int, 10, "Attempts to connect at start before giving up.", minimum=0),
+        Opt("max_retries", int, 10, "Retries (one a second) of the first connection at start before giving up.",
+            minimum=0),
     ),
     "api": (
         Opt("bind_host", str, "0.0.0.0", "Address the API listens on."),
@@ -74,9 +77,11 @@ SECTIONS: dict[str, tuple[Opt, ...]] = {
         Opt("ram_weight_multiplier", float, 1.0,
             "Weight of free RAM: positive spreads servers over hosts, negative packs them."),
         Opt("enabled_filters", list, ["ComputeFilter", "AvailabilityZoneFilter", "ResourceFilter"],
-            "Host filters, in order."),
-        Opt("claim_retries", int, 10, "Retries of a claim that lost a race on a provider's generation.",
-            minimum=1),
+            "Host filters, in order (RetryFilter, which skips hosts a build already failed on, always runs).",
+            choices=("ComputeFilter", "AvailabilityZoneFilter", "ResourceFilter", "RetryFilter")),
+        Opt("claim_retries", int, 10,
+            "Attempts of one claim on one host, re-reading the host each time it lost a race with another "
+            "claim, before the host is given up for this request.", minimum=1),
     ),
     "conductor": (
         Opt("reconcile_interval", float, 30.0,
@@ -98,6 +103,9 @@ SECTIONS: dict[str, tuple[Opt, ...]] = {
         Opt("ram_allocation_ratio", float, 1.0, "Overcommit of RAM.", minimum=0.0001),
         Opt("disk_allocation_ratio", float, 1.0, "Overcommit of disk.", minimum=0.0001),
         Opt("resource_report_interval", float, 60.0, "Seconds between inventory reports.", minimum=0.1),
+        Opt("running_deleted_instance_action", str, "reap",
+            "What a compute does at start with guests it runs that the database does not place on it "
+            "(deleted while the host was down): reap (destroy them) or log.", choices=("reap", "log")),
     ),
     "fake": (
         Opt("hosts", int, 1,

@@ -67,6 +67,9 @@ def shortfall(inventory: dict[str, InventoryRecord], usage: dict[str, int],
         if amount < record.min_unit or amount > max_unit:
             short[rc] = f"{rc}: {amount} is outside {record.min_unit}..{max_unit} per server"
             continue
+        if record.step_size > 1 and amount % record.step_size:
+            short[rc] = f"{rc}: {amount} is not a multiple of {record.step_size}"
+            continue
         free = record.capacity - usage.get(rc, 0)
         if amount > free:
             short[rc] = f"{rc}: {amount} requested, {max(free, 0)} free of {record.capacity}"
@@ -99,7 +102,10 @@ def ensure_provider(session: Session, uuid: str, name: str, inventory: dict[str,
         session.delete(row)
         changed = True
     if changed:
-        provider.generation += 1
+        # In SQL, not in Python: a claim may have bumped the generation since we read the row, and
+        # writing back our old value + 1 would hide that claim from the next generation check.
+        session.execute(update(ResourceProvider).where(ResourceProvider.id == provider.id)
+                        .values(generation=ResourceProvider.generation + 1))
 
 
 @dataclass
@@ -176,7 +182,8 @@ def _read(db: Database, provider_id: int) -> ProviderSnapshot:
     return found
 
 
-def _holder(db: Database, consumer_id: str) -> set[int]:
+def holders(db: Database, consumer_id: str) -> set[int]:
+    """The providers a consumer holds allocations on."""
     with db.reader() as session:
         return set(session.scalars(select(Allocation.resource_provider_id)
                                    .where(Allocation.consumer_id == consumer_id)))
@@ -210,7 +217,7 @@ def claim(db: Database, consumer_id: str, provider_id: int, resources: dict[str,
         except exc.IntegrityError:
             # One allocation per consumer and resource class: an earlier (or concurrent) delivery of
             # the same request claimed already.
-            raise AlreadyClaimed(_holder(db, consumer_id)) from None
+            raise AlreadyClaimed(holders(db, consumer_id)) from None
         usage = dict(current.usage)
         for rc, amount in resources.items():
             usage[rc] = usage.get(rc, 0) + amount

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 import uuid
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -37,6 +38,10 @@ LOG = logging.getLogger(__name__)
 
 VERSION = "1.0"
 STOP_CHECK_INTERVAL = 0.25
+# A cast that meets a passing failure is tried again after RETRY_DELAY, doubling, MAX_ATTEMPTS in all
+# (about 2 minutes with the defaults: the time a database or broker restart takes).
+RETRY_DELAY = 2.0
+MAX_ATTEMPTS = 7
 EXCHANGE = "ncloud"
 # Polling interval of kombu's virtual transports (memory://): kombu's default of 1 s would add a
 # second to every hop. See docs/decisions/0002-embedded-transport.md for the measurement.
@@ -60,6 +65,11 @@ class Transport:
         self._producers = ProducerPool(self._connections, limit=32)
         self._replies: _ReplyWaiter | None = None
         self._lock = threading.Lock()
+
+    @staticmethod
+    def crosses_processes(url: str) -> bool:
+        """Whether daemons in different processes can talk through this URL (memory:// cannot)."""
+        return not url.startswith("memory")
 
     def connection(self) -> Connection:
         return Connection(self.url, transport_options=self.options, heartbeat=0 if self.is_virtual else 30)
@@ -265,6 +275,10 @@ class _Worker(_Consumer):
         self.ready.set()
 
 
+def heartbeat_queue(topic: str, host: str) -> str:
+    return f"{topic}.{host}.heartbeat"
+
+
 class RPCServer:
     """Consumes a topic for one host and dispatches messages to an endpoint's methods.
 
@@ -286,6 +300,10 @@ class RPCServer:
                        durable=False, auto_delete=True, exclusive=False)
         self.workers = [_Worker(self, shared + ([fanout] if i == 0 else []), f"rpc-{topic}.{host}-{i}")
                         for i in range(workers)]
+        # Heartbeats have a consumer of their own: a host whose workers are all busy (long builds)
+        # is alive, and must not be taken for down, with its servers then deleted behind its back.
+        self.workers.append(_Worker(self, [transport.queue(heartbeat_queue(topic, host))],
+                                    f"rpc-{topic}.{host}-heartbeat"))
 
     def start(self, wait: float = 30.0) -> None:
         for worker in self.workers:
@@ -300,6 +318,27 @@ class RPCServer:
         for worker in self.workers:
             if worker.thread.is_alive():
                 worker.thread.join(5)
+
+    def _retry_later(self, body: dict, message, error: Exception) -> bool:
+        """Put a cast that met a passing failure (database or broker away) back in its queue, after
+        a pause that grows with each attempt; False once it has had MAX_ATTEMPTS.
+
+        Re-published with its attempt count, then the original acknowledged: if this process dies
+        in between, the original is delivered again, which idempotent handlers take in their stride.
+        """
+        attempt = int(body.get("attempt", 1))
+        if attempt >= MAX_ATTEMPTS:
+            LOG.error("%s.%s failed %d times, giving up: %s", self.topic, body.get("method"), attempt, error)
+            return False
+        delay = min(RETRY_DELAY * 2 ** (attempt - 1), 30)
+        LOG.warning("%s.%s met a passing failure (%s: %s); trying again in %.0fs (attempt %d of %d)", self.topic,
+                    body.get("method"), type(error).__name__, error, delay, attempt + 1, MAX_ATTEMPTS)
+        time.sleep(delay)
+        routing_key = message.delivery_info.get("routing_key") or self.topic
+        self.transport.publish({**body, "attempt": attempt + 1}, routing_key,
+                               declare=[self.transport.queue(routing_key)])
+        message.ack()
+        return True
 
     def _builtin(self, method: str, ctx: RequestContext, args: dict):
         if method == "ping":
@@ -327,11 +366,13 @@ class RPCServer:
                     if handler is None:
                         raise exception.Invalid(reason=f"{self.topic} has no RPC method {method!r}")
                     reply["result"] = handler(ctx, **args)
-        except exception.NcloudError as error:
-            LOG.info("%s.%s [%s] failed: %s", self.topic, method, ctx.request_id, error)
-            reply["failure"] = {"type": type(error).__name__, "message": str(error)}
         except Exception as error:
-            LOG.exception("%s.%s [%s] raised an unexpected error", self.topic, method, ctx.request_id)
+            if not reply_to and exception.is_transient(error) and self._retry_later(body, message, error):
+                return
+            if isinstance(error, exception.NcloudError):
+                LOG.info("%s.%s [%s] failed: %s", self.topic, method, ctx.request_id, error)
+            else:
+                LOG.exception("%s.%s [%s] raised an unexpected error", self.topic, method, ctx.request_id)
             reply["failure"] = {"type": type(error).__name__, "message": str(error)}
         if reply_to:
             try:

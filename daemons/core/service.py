@@ -5,9 +5,10 @@ hosts run many in one process). Concurrency is threads throughout (see
 docs/decisions/0003-concurrency.md): one RPC consumer thread per worker, one thread per periodic
 task, and the API's request threads.
 
-A heartbeat is a message the service sends to its own `<topic>.<host>` queue every
+A heartbeat is a message the service sends to its own `<topic>.<host>.heartbeat` queue every
 `report_interval`; only when its consumer loop handles it is the service recorded as alive. A
-daemon whose socket is open but whose consumer is wedged therefore goes down, as it should.
+daemon whose socket is open but whose process is wedged therefore goes down, as it should; one
+whose workers are merely all busy does not (the heartbeat queue has a consumer of its own).
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ class Service:
         self.host = host or conf.default.host
         self.periodics: list[Periodic] = []
         self.rpcserver: rpc.RPCServer | None = None
-        self._heartbeat_target = rpc.RPCClient(transport, self.topic, server=self.host)
+        self._heartbeat_queue = rpc.heartbeat_queue(self.topic, self.host)
 
     # -- hooks -------------------------------------------------------------------------------
     def endpoint(self) -> object:
@@ -107,8 +108,8 @@ class Service:
         ttl = max(self.conf.default.report_interval, 1.0)
         self.transport.publish(
             {"method": "heartbeat", "args": {}, "version": rpc.VERSION, "context": admin_context().to_dict()},
-            self._heartbeat_target.target, declare=[self.transport.queue(self._heartbeat_target.target)],
-            persistent=False, expiration=ttl)
+            self._heartbeat_queue, declare=[self.transport.queue(self._heartbeat_queue)], persistent=False,
+            expiration=ttl)
 
     def stop(self) -> None:
         for periodic in self.periodics:

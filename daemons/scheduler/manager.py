@@ -52,8 +52,9 @@ class SchedulerManager:
                 if new_claim:
                     claimed_now.append(uuid)
                 chosen.append({"host": host.host, "node": host.nodename, "provider_id": host.provider_id})
-        except exception.NoValidHost:
-            # All or nothing, as in Nova: a multi-server request that does not fit claims nothing.
+        except Exception:
+            # All or nothing, as in Nova: a multi-server request that does not fit (or fails in any
+            # other way) claims nothing.
             with self.db.writer() as session:
                 for uuid in claimed_now:
                     placement.release(session, uuid)
@@ -77,11 +78,14 @@ class SchedulerManager:
 
     def _candidates(self, spec: dict, request: dict, hosts: list) -> tuple[list, list[str]]:
         """Hosts that pass every filter, and the lines that explain what was removed."""
-        forced = spec.get("force_host")
-        if forced:
-            remaining = [host for host in hosts if host.host == forced]
+        forced_host, forced_node = spec.get("force_host"), spec.get("force_node")
+        if forced_host or forced_node:
+            remaining = [host for host in hosts if (not forced_host or host.host == forced_host)
+                         and (not forced_node or host.nodename == forced_node)]
             if not remaining:
-                return [], [f"the requested host {forced} is not a known compute host"]
+                wanted = " / ".join(f"{kind} {name}" for kind, name in (("host", forced_host), ("node", forced_node))
+                                    if name)
+                return [], [f"the requested {wanted} is not a known compute node"]
             return remaining, []
         remaining = list(hosts)
         story = [f"{len(hosts)} compute host(s) known"]
@@ -115,6 +119,11 @@ class SchedulerManager:
                     raise
                 fresh = True  # decide "nothing fits" only on figures read just now
 
+    def _holder(self, uuid: str, hosts: list) -> host_state.HostState | None:
+        """The host on which the instance holds its claim already, if it does."""
+        providers = placement.holders(self.db, uuid)
+        return next((host for host in hosts if host.provider_id in providers), None)
+
     def _place_on(self, uuid: str, spec: dict, request: dict, hosts: list) -> tuple[host_state.HostState, bool]:
         candidates, story = self._candidates(spec, request, hosts)
         lost_races = []
@@ -124,8 +133,8 @@ class SchedulerManager:
             try:
                 host.provider = placement.claim(self.db, uuid, host.provider_id, request,
                                                 retries=self.conf.scheduler.claim_retries, snapshot=host.provider)
-            except placement.AlreadyClaimed as claimed:  # an earlier delivery of this request claimed
-                holder = next((h for h in hosts if h.provider_id in claimed.provider_ids), None)
+            except placement.AlreadyClaimed:  # an earlier delivery of this request claimed
+                holder = self._holder(uuid, hosts)
                 if holder is None:
                     raise exception.NoValidHost(reason=f"{uuid} holds allocations on an unknown host") from None
                 return holder, False
@@ -134,6 +143,9 @@ class SchedulerManager:
                 candidates.remove(host)
                 continue
             return host, True
+        holder = self._holder(uuid, hosts)
+        if holder is not None:  # an earlier delivery of this request placed it; it counts, not the filters
+            return holder, False
         reason = "; ".join(story) + "."
         if lost_races:
             reason += " Claims failed on the remaining hosts (" + "; ".join(lost_races) + ")."

@@ -15,6 +15,7 @@ class SchedulerAPI:
     def select_destinations(self, ctx: RequestContext, spec: dict, instance_uuids: list[str]) -> list[dict]:
         """Claim resources for each instance; a list of {host, node, provider_id} in the same order.
 
-        Raises NoValidHost (with the reason per filter and resource) when one does not fit.
+        Raises NoValidHost (with the reason per filter and resource) when one does not fit. Idempotent
+        per instance, so a call whose reply was lost is asked again.
         """
-        return self.client.call(ctx, "select_destinations", spec=spec, instance_uuids=instance_uuids)
+        return self.client.call(ctx, "select_destinations", retries=2, spec=spec, instance_uuids=instance_uuids)

@@ -104,3 +104,39 @@ def test_noauth2_tokens_give_user_project_and_roles(api):
     assert api.get("/os-services", token="admin").status_code == 200
     assert api.get("/os-services", token="carol:admin").status_code == 403
     assert api.get("/servers", token=":p1").status_code == 401
+
+
+def test_a_lone_surrogate_in_a_body_is_refused_and_nothing_is_stored(api, seeded, db):
+    body = '{"server": {"name": "a", "flavorRef": "1", "imageRef": "IMAGE", "metadata": {"k": "\\ud800"}}}'
+    body = body.replace("IMAGE", IMAGE_ID)
+    response = api.post("/servers", body=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == 400
+    assert response.json == {"badRequest": {"message": "Malformed request body", "code": 400}}
+    assert api.get("/servers/detail").json["servers"] == []
+
+
+def test_a_body_nested_too_deeply_is_a_bad_request(api):
+    response = api.post("/servers", body="[" * 100000 + "]" * 100000, headers={"Content-Type": "application/json"})
+    assert response.status_code == 400
+    assert response.json["badRequest"]["message"] == "Malformed request body: nested too deeply"
+
+
+@pytest.mark.parametrize("hypervisor_id", ["²", "99999999999999999999999999", "-1", "1e3"])
+def test_hypervisor_ids_that_cannot_be_ids_are_not_found(api, hypervisor_id):
+    response = api.get(f"/os-hypervisors/{hypervisor_id}", token=ADMIN)
+    assert response.status_code == 404
+    assert "itemNotFound" in response.json
+    marker = api.get("/os-hypervisors", token=ADMIN, params={"marker": hypervisor_id})
+    assert marker.status_code == 400 and "badRequest" in marker.json
+
+
+def test_one_request_cannot_ask_for_more_than_1000_servers(api, seeded):
+    response = api.post("/servers", json={"server": {"name": "a", "flavorRef": "1", "imageRef": IMAGE_ID,
+                                                     "max_count": 10000000}})
+    assert response.status_code == 400
+    assert "max_count" in response.json["badRequest"]["message"]
+
+
+def test_noauth_ids_longer_than_the_database_keeps_are_refused(api):
+    assert api.get("/servers", token="u" * 65).status_code == 401
+    assert api.get("/servers", token="u:" + "p" * 65).status_code == 401

@@ -73,3 +73,11 @@ def test_hypervisor_usage_services_flavors_and_local_delete_work_on_every_backen
     unplaced = api.boot("unplaced")
     assert api.delete(f"/servers/{unplaced}").status_code == 204
     assert api.get(f"/servers/{unplaced}").status_code == 404
+
+
+def test_a_name_regex_the_database_cannot_run_is_a_bad_request_not_a_500(backend_api, backend_db):
+    """Python's re accepts `(?P<x>a)`; MariaDB's and PostgreSQL's regular expressions do not."""
+    response = backend_api.get("/servers", params={"name": "(?P<x>a)"})
+    assert response.status_code in (200, 400), response.text
+    if response.status_code == 400:
+        assert response.json["badRequest"]["message"] == "Invalid regular expression for name: (?P<x>a)"

@@ -63,3 +63,12 @@ def test_help_lists_the_commands():
     assert result.returncode == 0
     for command in ("up", "config", "db"):
         assert command in result.stdout
+
+
+def test_a_daemon_of_its_own_refuses_the_in_process_transport(tmp_path):
+    path = tmp_path / "ncloud.conf"
+    path.write_text(f"[database]\nconnection = sqlite:///{tmp_path / 'n.db'}\n")
+    result = subprocess.run([str(Path(sys.executable).parent / "ncloud-conductor"), "--config-file", str(path)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "transport_url is memory://, which only reaches daemons in the same process" in result.stderr

@@ -111,3 +111,17 @@ def test_single_underscore_environment_option_is_caught_with_suggestion():
 def test_other_ncloud_environment_variables_are_not_options():
     conf = config.load(None, environ={"NCLOUD_TEST_DBS": "sqlite"})
     assert conf.scheduler.max_attempts == 3
+
+
+def test_an_unknown_scheduler_filter_is_caught_when_the_file_is_read(tmp_path):
+    path = write(tmp_path, "[scheduler]\nenabled_filters = ComputeFilter, RamFilter\n")
+    with pytest.raises(config.ConfigError, match=r":2: enabled_filters: 'RamFilter' is not one of: .*; did you mean "
+                                                 r"'RetryFilter'"):
+        config.load(path, environ={})
+
+
+def test_filter_choices_are_the_scheduler_filters():
+    from ncloud.daemons.core import options
+    from ncloud.daemons.scheduler import filters
+
+    assert set(options.find("scheduler", "enabled_filters").choices) == set(filters.ALL)

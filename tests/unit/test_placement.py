@@ -106,3 +106,10 @@ def test_concurrent_claims_from_two_schedulers_never_overcommit(db):
     with db.reader() as session:
         used = session.scalar(select(func.sum(Allocation.used)).where(Allocation.resource_class == "MEMORY_MB"))
         assert used == 4096
+
+
+def test_shortfall_respects_step_size():
+    inventory = {placement.MEMORY_MB: placement.InventoryRecord(total=4096, step_size=256, max_unit=4096)}
+    assert placement.shortfall(inventory, {}, {placement.MEMORY_MB: 512}) == {}
+    assert placement.shortfall(inventory, {}, {placement.MEMORY_MB: 300}) == {
+        placement.MEMORY_MB: "MEMORY_MB: 300 is not a multiple of 256"}

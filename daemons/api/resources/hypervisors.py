@@ -53,9 +53,10 @@ class _Base:
         marker = validation.last(params, "marker")
         query = select(ComputeNode).order_by(ComputeNode.id)
         if marker:
-            if not marker.isdigit():
+            marker_id = validation.integer_id(marker)
+            if marker_id is None:
                 raise Fault(400, f"Marker {marker} could not be found.")
-            query = query.where(ComputeNode.id > int(marker))
+            query = query.where(ComputeNode.id > marker_id)
         with self.db.reader() as session:
             nodes = list(session.scalars(query.limit(limit))) if limit else []
             return self.render(nodes, session, detail)
@@ -77,7 +78,8 @@ class Hypervisor(_Base):
     def on_get(self, req: falcon.Request, resp: falcon.Response, hypervisor_id: str) -> None:
         policy.authorize(req.context.ctx, "os_compute_api:os-hypervisors:show")
         with self.db.reader() as session:
-            node = session.get(ComputeNode, int(hypervisor_id)) if hypervisor_id.isdigit() else None
+            node_id = validation.integer_id(hypervisor_id)
+            node = session.get(ComputeNode, node_id) if node_id is not None else None
             if node is None:
                 raise Fault(404, f"Hypervisor with ID '{hypervisor_id}' could not be found.")
             resp.media = {"hypervisor": self.render([node], session, detail=True)[0]}

@@ -12,6 +12,7 @@ import re
 
 import falcon
 from sqlalchemy import and_, false, or_, select
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session, load_only
 
 from ncloud.daemons.api import boot, delete, policy, schemas, validation, views
@@ -129,15 +130,21 @@ def _list(conf: Config, db: Database, req: falcon.Request, all_tenants_rule: str
     if project_id is not None:
         query = query.where(Instance.project_id == project_id)
     query = _filters(query, ctx, params)
-    with db.reader() as session:
-        if marker:
-            query = query.where(_after(session, marker, project_id))
-        rows = [] if limit == 0 else list(session.scalars(
-            query.order_by(Instance.created_at.desc(), Instance.id.desc()).limit(limit)))
-        if not with_faults:
-            return params, rows
-        broken = [row.uuid for row in rows if row.vm_state == states.ERROR]
-        return params, rows, instances.latest_faults(session, broken)
+    try:
+        with db.reader() as session:
+            if marker:
+                query = query.where(_after(session, marker, project_id))
+            rows = [] if limit == 0 else list(session.scalars(
+                query.order_by(Instance.created_at.desc(), Instance.id.desc()).limit(limit)))
+            if not with_faults:
+                return params, rows
+            broken = [row.uuid for row in rows if row.vm_state == states.ERROR]
+            return params, rows, instances.latest_faults(session, broken)
+    except (sa_exc.ProgrammingError, sa_exc.DataError, sa_exc.OperationalError) as error:
+        # A `name` that Python's re accepts but the database's regular expressions do not.
+        if "name" in params and not error.connection_invalidated:
+            raise Fault(400, f"Invalid regular expression for name: {validation.last(params, 'name')}") from None
+        raise
 
 
 def _project_scope(ctx: RequestContext, params: dict[str, list[str]], rule: str) -> str | None:

@@ -19,6 +19,8 @@ from sqlalchemy import create_engine, event, exc, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from ncloud.daemons.core import exception
+
 LOG = logging.getLogger(__name__)
 T = TypeVar("T")
 
@@ -27,6 +29,9 @@ SQLITE_BUSY_TIMEOUT_MS = 30000
 
 class DatabaseUnavailable(RuntimeError):
     """The database cannot be reached (the API answers 503 with a retry hint)."""
+
+
+exception.TRANSIENT.extend([DatabaseUnavailable, exc.OperationalError, exc.InterfaceError, exc.DisconnectionError])
 
 
 def _sqlite_engine(url, immediate: bool) -> Engine:
