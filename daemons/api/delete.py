@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ncloud.daemons.api.errors import Fault
+from ncloud.daemons.compute.rpcapi import BINARY as COMPUTE_BINARY
 from ncloud.daemons.compute.rpcapi import ComputeAPI
 from ncloud.daemons.core import exception, instances, placement, servicegroup, states
 from ncloud.daemons.core.config import Config
@@ -25,7 +26,6 @@ from ncloud.daemons.core.db.session import Database
 
 LOG = logging.getLogger(__name__)
 
-COMPUTE_BINARY = "ncloud-compute"
 # Another request may change the server between our read and our swap; a few fresh looks settle it.
 CAS_ATTEMPTS = 3
 

@@ -12,6 +12,7 @@ import hashlib
 import json
 from urllib.parse import urlencode
 
+from ncloud.daemons.compute.rpcapi import BINARY as COMPUTE_BINARY
 from ncloud.daemons.core import states
 from ncloud.daemons.core.context import RequestContext
 from ncloud.daemons.core.db.models import ComputeNode, Flavor, Instance, InstanceFault, Service
@@ -166,7 +167,7 @@ def service(row: Service, up: bool, default_zone: str) -> dict:
         "id": row.id,
         "binary": row.binary,
         "host": row.host,
-        "zone": default_zone if row.binary == "ncloud-compute" else "internal",
+        "zone": default_zone if row.binary == COMPUTE_BINARY else "internal",
         "status": "disabled" if row.disabled else "enabled",
         "state": "up" if up else "down",
         "updated_at": strtime(row.last_seen_up or row.updated_at or row.created_at),

@@ -6,6 +6,7 @@ from ncloud.daemons.core import rpc
 from ncloud.daemons.core.context import RequestContext
 
 TOPIC = "compute"
+BINARY = "ncloud-compute"  # the name compute services have in the services table
 
 
 class ComputeAPI:

@@ -6,7 +6,7 @@ import logging
 import time
 
 from ncloud.daemons.compute.manager import ComputeManager
-from ncloud.daemons.compute.rpcapi import TOPIC
+from ncloud.daemons.compute.rpcapi import BINARY, TOPIC
 from ncloud.daemons.compute.virt import driver as virt
 from ncloud.daemons.conductor.rpcapi import ConductorAPI
 from ncloud.daemons.core import exception, rpc
@@ -15,7 +15,6 @@ from ncloud.daemons.core.context import admin_context
 from ncloud.daemons.core.service import Periodic, Service
 
 LOG = logging.getLogger(__name__)
-BINARY = "ncloud-compute"
 
 
 class ComputeService(Service):
@@ -68,4 +67,4 @@ def services_for(conf: Config, transport: rpc.Transport) -> list[ComputeService]
 def main(argv: list[str] | None = None) -> None:
     from ncloud.daemons.core.launcher import run_daemon
 
-    run_daemon("ncloud-compute", argv, lambda conf, transport, db: services_for(conf, transport), needs_db=False)
+    run_daemon(BINARY, argv, lambda conf, transport, db: services_for(conf, transport), needs_db=False)

@@ -11,11 +11,10 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
+from ncloud.daemons.compute.rpcapi import BINARY as COMPUTE_BINARY
 from ncloud.daemons.core import placement, servicegroup
 from ncloud.daemons.core.db.models import ComputeNode, ResourceProvider, Service, utcnow
 from ncloud.daemons.core.db.session import Database
-
-COMPUTE_BINARY = "ncloud-compute"
 
 
 @dataclass

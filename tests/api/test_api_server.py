@@ -50,9 +50,15 @@ def test_embedded_server_binds_a_free_port_serves_and_stops_cleanly_with_a_keepa
     connection.close()
 
 
-def write_config(tmp_path: Path, port: int, database_url: str) -> Path:
+# A broker nobody listens on: the API daemon refuses memory:// (it could reach no other daemon), and
+# these tests need none until they serve requests (then they use the `rabbitmq` fixture).
+NO_BROKER = "amqp://guest:guest@127.0.0.1:9//"
+
+
+def write_config(tmp_path: Path, port: int, database_url: str, transport_url: str = NO_BROKER) -> Path:
     path = tmp_path / "ncloud.conf"
     path.write_text(f"[DEFAULT]\nhost = api-host\nstate_path = {tmp_path}\nreport_interval = 0.2\n"
+                    f"transport_url = {transport_url}\n"
                     f"[database]\nconnection = {database_url}\nmax_retries = 0\n"
                     f"[api]\nbind_host = 127.0.0.1\nbind_port = {port}\n")
     return path
@@ -64,7 +70,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_ncloud_api_daemon_serves_records_its_heartbeat_and_exits_cleanly_on_sigterm(tmp_path):
+def test_ncloud_api_daemon_serves_records_its_heartbeat_and_exits_cleanly_on_sigterm(tmp_path, rabbitmq):
     url = f"sqlite:///{tmp_path / 'ncloud.db'}"
     database = Database(url)
     migrate.sync(database)
@@ -73,7 +79,8 @@ def test_ncloud_api_daemon_serves_records_its_heartbeat_and_exits_cleanly_on_sig
     log_path = tmp_path / "api.log"
     with open(log_path, "wb") as log_file:  # a file, not a pipe nobody reads until the end (it would fill)
         process = subprocess.Popen([str(BIN / "ncloud-api"), "--config-file",
-                                    str(write_config(tmp_path, port, url))], stdout=log_file, stderr=subprocess.STDOUT)
+                                    str(write_config(tmp_path, port, url, rabbitmq.url))], stdout=log_file,
+                                   stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 20
         services = []
@@ -120,13 +127,13 @@ def children(pid: int) -> list[int]:
     return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
 
 
-def test_api_workers_share_the_port_are_restarted_when_they_die_and_stop_together(tmp_path):
+def test_api_workers_share_the_port_are_restarted_when_they_die_and_stop_together(tmp_path, rabbitmq):
     url = f"sqlite:///{tmp_path / 'ncloud.db'}"
     database = Database(url)
     migrate.sync(database)
     database.dispose()
     port = free_port()
-    path = write_config(tmp_path, port, url)
+    path = write_config(tmp_path, port, url, rabbitmq.url)
     path.write_text(path.read_text() + "workers = 2\n")  # the last section written is [api]
     log_path = tmp_path / "api.log"
     with open(log_path, "wb") as log_file:

@@ -5,7 +5,6 @@ import pytest
 from ncloud.daemons.compute.manager import node_uuid
 from ncloud.daemons.core import config, exception, placement, servicegroup
 from ncloud.daemons.core.context import admin_context
-from ncloud.daemons.core.db.models import Service
 from ncloud.daemons.scheduler.manager import SchedulerManager
 
 TINY = {"vcpus": 1, "memory_mb": 512, "root_gb": 1}
@@ -111,11 +110,3 @@ def test_other_availability_zone_has_no_hosts(db):
     with pytest.raises(exception.NoValidHost, match=r"AvailabilityZoneFilter removed 1 \(not in availability "
                                                     r"zone az2 on 1\)"):
         scheduler(db).select_destinations(admin_context(), spec(availability_zone="az2"), ["i1"])
-
-
-def test_services_table_row_is_used_for_liveness(db):
-    add_host(db, "a")
-    with db.reader() as session:
-        service = session.query(Service).filter_by(host="a").one()
-        assert servicegroup.is_up(service, 60)
-        assert not servicegroup.is_up(service, -1)

@@ -15,12 +15,11 @@ from sqlalchemy import func, or_, select
 from ncloud.daemons.api import policy, schemas, validation
 from ncloud.daemons.api import views as api_views
 from ncloud.daemons.api.errors import Fault
+from ncloud.daemons.compute.rpcapi import BINARY as COMPUTE_BINARY
 from ncloud.daemons.core import placement, servicegroup
 from ncloud.daemons.core.config import Config
 from ncloud.daemons.core.db.models import ComputeNode, Instance, ResourceProvider, Service, utcnow
 from ncloud.daemons.core.db.session import Database
-
-COMPUTE_BINARY = "ncloud-compute"
 
 
 class _Base:
