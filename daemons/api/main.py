@@ -9,7 +9,6 @@ imports only the configuration, so it stays small; this is how the API uses more
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import ctypes
 import logging
@@ -28,14 +27,7 @@ RESTART_DELAY = 1.0
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
-    parser = argparse.ArgumentParser(prog=BINARY, description="ncloud Compute API (Nova v2.1 compatible).")
-    parser.add_argument("--config-file", help=f"configuration file (default {config.DEFAULT_CONFIG_FILE})")
-    args = parser.parse_args(argv)
-    try:
-        conf = config.load(args.config_file)
-    except config.ConfigError as error:
-        print(f"{BINARY}: {error}", file=sys.stderr)
-        raise SystemExit(2) from None
+    conf = config.from_command_line(BINARY, argv, "ncloud Compute API (Nova v2.1 compatible).")
     workers = conf.api.workers or os.cpu_count() or 1
     if workers == 1:
         from ncloud.daemons.api.service import run

@@ -199,10 +199,10 @@ class ConductorManager:
 
     def instance_destroyed(self, ctx: RequestContext, uuid: str, host: str) -> None:
         with self.db.writer() as session:
-            instances.mark_deleted(session, uuid)
             placement.release(session, uuid)
-            instances.record_event(session, uuid, ctx.request_id, "compute_terminate_instance", host,
-                                   result="Success", finish=True)
+            if instances.mark_deleted(session, uuid):  # not again for a repeated message
+                instances.record_event(session, uuid, ctx.request_id, "compute_terminate_instance", host,
+                                       result="Success", finish=True)
 
     def action_finished(self, ctx: RequestContext, uuid: str, host: str, event: str, updates: dict,
                         expected: dict, error: str | None = None) -> bool:

@@ -213,6 +213,22 @@ def load(path: str | os.PathLike | None = None, environ: Mapping[str, str] | Non
     return Config(values, sources)
 
 
+def from_command_line(prog: str, argv: list[str] | None, description: str | None = None) -> Config:
+    """The configuration a daemon's command line names (`--config-file`); a bad one is a message
+    naming the problem and exit status 2, never a traceback."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(prog=prog, description=description or f"Run {prog}.")
+    parser.add_argument("--config-file", help=f"configuration file (default {DEFAULT_CONFIG_FILE})")
+    args = parser.parse_args(argv)
+    try:
+        return load(args.config_file)
+    except ConfigError as error:
+        print(f"{prog}: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
 def sample() -> str:
     """A commented configuration file listing every option with its default."""
     lines = ["# ncloud configuration (/etc/ncloud/ncloud.conf).",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import gc
 import logging
 import sys
@@ -40,14 +39,7 @@ def run_daemon(name: str, argv: list[str] | None,
                factory: Callable[[config.Config, rpc.Transport, Database | None], list[Service]],
                needs_db: bool = True, publish_retry: dict | None = None) -> None:
     """Run the services `factory` builds until SIGTERM/SIGINT; exit 2 on bad config, 1 if it cannot start."""
-    parser = argparse.ArgumentParser(prog=name, description=f"Run {name}.")
-    parser.add_argument("--config-file", help=f"configuration file (default {config.DEFAULT_CONFIG_FILE})")
-    args = parser.parse_args(argv)
-    try:
-        conf = config.load(args.config_file)
-    except config.ConfigError as error:
-        print(f"{name}: {error}", file=sys.stderr)
-        raise SystemExit(2) from None
+    conf = config.from_command_line(name, argv)
     if not rpc.Transport.crosses_processes(conf.default.transport_url):
         print(f"{name}: [DEFAULT] transport_url is {conf.default.transport_url}, which only reaches daemons in the "
               "same process (the all-in-one, 'ncloud up'). A daemon of its own needs a message broker: set "
