@@ -68,6 +68,10 @@ def make_connection(url: str, options: dict) -> Connection:
     the transport object instead.
     """
     options = dict(options)
+    if options.pop("ncloud_inprocess", False):  # ncloud's event-driven memory:// (decision 0004)
+        from ncloud.daemons.core import inprocess
+
+        return Connection(url, transport=inprocess.Transport, transport_options=options)
     polling = None
     if url.startswith(("sqla+", "sqlalchemy+")):
         polling = options.pop("polling_interval", None)
@@ -636,6 +640,7 @@ def main(argv=None) -> int:
 
     tmp = tempfile.mkdtemp(prefix="ncloud-bench-")
     plan = []
+    plan.append(("memory://", 1, {"ncloud_inprocess": True}))
     for poll in (0.001, 0.005, 0.01):
         plan.append(("memory://", 1, {"polling_interval": poll}))
     for poll in (0.005, 0.01):

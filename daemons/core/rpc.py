@@ -31,7 +31,7 @@ from kombu import Connection, Exchange, Queue
 from kombu.mixins import ConsumerMixin
 from kombu.pools import ProducerPool
 
-from ncloud.daemons.core import exception
+from ncloud.daemons.core import exception, inprocess
 from ncloud.daemons.core.context import RequestContext
 
 LOG = logging.getLogger(__name__)
@@ -43,8 +43,8 @@ STOP_CHECK_INTERVAL = 0.25
 RETRY_DELAY = 2.0
 MAX_ATTEMPTS = 7
 EXCHANGE = "ncloud"
-# Polling interval of kombu's virtual transports (memory://): kombu's default of 1 s would add a
-# second to every hop. See docs/decisions/0002-embedded-transport.md for the measurement.
+# Polling interval of kombu's other virtual transports, should one be configured (memory:// does not
+# poll: core/inprocess.py): kombu's default of 1 s would add a second to every hop. Decision 0002.
 VIRTUAL_POLLING_INTERVAL = 0.005
 # Daemons wait out a broker restart (about a minute); the API answers 503 within seconds instead,
 # so that a user is told to retry rather than left hanging.
@@ -60,6 +60,8 @@ class Transport:
         self.publish_retry = publish_retry or PUBLISH_RETRY
         self.is_virtual = not url.startswith(("amqp", "pyamqp", "amqps"))
         self.options = {"polling_interval": VIRTUAL_POLLING_INTERVAL} if self.is_virtual else {}
+        # memory:// is served by our event-driven variant of kombu's (core/inprocess.py).
+        self.transport_cls = inprocess.Transport if url.startswith("memory") else None
         self.exchange = Exchange(EXCHANGE, type="direct", durable=True)
         self._connections = self.connection().Pool(limit=32)
         self._producers = ProducerPool(self._connections, limit=32)
@@ -72,7 +74,8 @@ class Transport:
         return not url.startswith("memory")
 
     def connection(self) -> Connection:
-        return Connection(self.url, transport_options=self.options, heartbeat=0 if self.is_virtual else 30)
+        return Connection(self.url, transport=self.transport_cls, transport_options=self.options,
+                          heartbeat=0 if self.is_virtual else 30)
 
     def queue(self, name: str) -> Queue:
         return Queue(name, self.exchange, routing_key=name, durable=True)
