@@ -65,3 +65,13 @@ def mariadb_database(mariadb):
     url = mariadb.create_database(name)
     yield url
     mariadb.drop_database(name)
+
+
+@pytest.fixture
+def transport():
+    """The in-process message transport (memory://), closed after the test."""
+    from ncloud.daemons.core import rpc
+
+    transport = rpc.Transport("memory://")
+    yield transport
+    transport.close()

@@ -101,13 +101,6 @@ def db(tmp_path):
 
 
 @pytest.fixture
-def transport():
-    transport = rpc.Transport("memory://")
-    yield transport
-    transport.close()
-
-
-@pytest.fixture
 def api(conf, db, transport, conductor, compute):
     """An `Api` on the real app; every cast the app makes reaches the recorders."""
     return Api(testing.TestClient(create_app(conf, db, transport)))

@@ -35,13 +35,6 @@ class Recorder:
 
 
 @pytest.fixture
-def transport():
-    transport = rpc.Transport("memory://")
-    yield transport
-    transport.close()
-
-
-@pytest.fixture
 def server(transport):
     endpoint = Recorder()
     server = rpc.RPCServer(transport, "demo", "host1", endpoint, workers=2)
