@@ -138,10 +138,15 @@ class APIService:
     """The API server and its services row, started and stopped together."""
 
     def __init__(self, conf: config.Config, db: Database, transport: rpc.Transport, sockets: list | None = None):
+        self.conf, self.db, self.transport = conf, db, transport
         self.server = APIServer(conf, db, transport, sockets=sockets)
         self.record = ServiceRecord(conf, db)
 
     def start(self) -> None:
+        # One database connection and one publisher per request thread, opened before the first
+        # request rather than by it (measured: they made the slowest 2% of a burst after start).
+        self.db.warm(self.conf.api.threads)
+        self.transport.warm(self.conf.api.threads)
         self.server.start()
         self.record.start()
 

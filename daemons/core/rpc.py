@@ -97,6 +97,20 @@ class Transport:
                 raise
             raise exception.MessagingUnavailable(reason=f"{type(error).__name__}: {error}") from error
 
+    def warm(self, producers: int) -> None:
+        """Connect up to `producers` pooled publishers now, not during the first requests."""
+        held = []
+        try:
+            for _ in range(producers):
+                producer = self._producers.acquire(block=True, timeout=30)
+                producer.connection.ensure_connection(max_retries=1)
+                held.append(producer)
+        except Exception as error:  # the broker may not be up yet: publishing connects when needed
+            LOG.info("message bus connections not opened in advance: %s", error)
+        finally:
+            for producer in held:
+                producer.release()
+
     def replies(self) -> _ReplyWaiter:
         with self._lock:
             if self._replies is None:

@@ -67,8 +67,9 @@ def _ping_when_idle(engine: Engine) -> None:
     if dead) before it is handed out.
     """
 
+    @event.listens_for(engine, "connect")
     @event.listens_for(engine, "checkin")
-    def _checkin(_dbapi_connection, record):
+    def _fresh(_dbapi_connection, record):
         record.info["idle_since"] = time.monotonic()
 
     @event.listens_for(engine, "checkout")
@@ -141,6 +142,21 @@ class Database:
                 LOG.warning("database %s unreachable (%s); retrying in %.0fs",
                             self.url.render_as_string(hide_password=True), error, delay)
                 time.sleep(delay)
+
+    def warm(self, connections: int) -> None:
+        """Open up to `connections` pooled connections now, not during the first requests.
+
+        A burst of requests right after start would otherwise pay for opening them (a TCP and
+        authentication handshake each), which is most of the slowest responses of that burst.
+        """
+        size = self.engine.pool.size() if hasattr(self.engine.pool, "size") else connections
+        held = []
+        try:
+            for _ in range(min(connections, size)):
+                held.append(self.engine.connect())
+        finally:
+            for connection in held:
+                connection.close()
 
     def dispose(self) -> None:
         self.engine.dispose()
