@@ -164,7 +164,7 @@ class ConductorManager:
             spec["retry"] = retry
             spec_row.spec = spec
             instances.record_event(session, uuid, ctx.request_id, "compute_build_and_run_instance", host,
-                                   result="Error", details=reason)
+                                   result="Error", details=reason, traceback=details or None)
             exhausted = retry["num_attempts"] >= max_attempts
             if not exhausted:
                 placement.release(session, uuid)

@@ -139,7 +139,7 @@ def _action_id(session: Session, uuid: str, request_id: str | None) -> int | Non
 
 def record_event(session: Session, uuid: str, request_id: str | None, event: str, host: str | None,
                  result: str | None = None, details: str | None = None, started: dt.datetime | None = None,
-                 finish: bool = False) -> None:
+                 finish: bool = False, traceback: str | None = None) -> None:
     """Record one step of an action (`compute_build_and_run_instance`, ...); `result` closes the step,
     `finish` the whole action. An error marks the action's message 'Error', as Nova does."""
     action_id = _action_id(session, uuid, request_id)
@@ -148,7 +148,7 @@ def record_event(session: Session, uuid: str, request_id: str | None, event: str
     now = utcnow()
     session.execute(insert(InstanceActionEvent).values(
         action_id=action_id, event=event, start_time=started or now, finish_time=now if result else None,
-        result=result, host=host, details=details))
+        result=result, host=host, details=details, traceback=traceback))
     values: dict[str, Any] = {"updated_at": now}
     if result == "Error":
         values["message"] = "Error"

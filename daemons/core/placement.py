@@ -14,7 +14,6 @@ on SQLite, MariaDB or PostgreSQL alike, without holding a lock across the whole 
 from __future__ import annotations
 
 import logging
-import uuid as uuidlib
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -250,12 +249,3 @@ def release(session: Session, consumer_id: str) -> int:
                         .values(generation=ResourceProvider.generation + 1))
     session.execute(delete(Allocation).where(Allocation.consumer_id == consumer_id))
     return len(rows)
-
-
-def allocations_of(session: Session, consumer_id: str) -> dict[str, int]:
-    rows = session.scalars(select(Allocation).where(Allocation.consumer_id == consumer_id))
-    return {row.resource_class: row.used for row in rows}
-
-
-def new_uuid() -> str:
-    return str(uuidlib.uuid4())

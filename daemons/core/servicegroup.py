@@ -38,10 +38,3 @@ def alive(last_seen_up: dt.datetime | None, forced_down: bool, down_time: float,
 
 def is_up(service: Service, down_time: float, now: dt.datetime | None = None) -> bool:
     return alive(service.last_seen_up, service.forced_down, down_time, now)
-
-
-def to_dict(service: Service, down_time: float) -> dict:
-    return {"id": service.id, "uuid": service.uuid, "host": service.host, "binary": service.binary,
-            "topic": service.topic, "disabled": service.disabled, "disabled_reason": service.disabled_reason,
-            "forced_down": service.forced_down, "up": is_up(service, down_time),
-            "last_seen_up": service.last_seen_up, "updated_at": service.updated_at}

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from ncloud.daemons.allinone import AllInOne
 from ncloud.daemons.core import config
 from ncloud.daemons.core.bootstrap import DEMO_IMAGE_ID
-from ncloud.daemons.core.db.models import Allocation, Instance
+from ncloud.daemons.core.db.models import Allocation, Instance, InstanceAction, InstanceActionEvent
 from tests.cloud import wait_until
 
 
@@ -116,5 +116,12 @@ def test_every_host_failing_ends_in_error_after_max_attempts_with_last_reason(tm
             assert "simulated spawn failure on host" in message
             with cloud.db.reader() as session:
                 assert session.scalar(select(func.count()).select_from(Allocation)) == 0
+                events = session.execute(
+                    select(InstanceActionEvent.event, InstanceActionEvent.result, InstanceActionEvent.traceback)
+                    .join(InstanceAction, InstanceAction.id == InstanceActionEvent.action_id)
+                    .where(InstanceAction.instance_uuid == uuid)).all()
+            failures = [e for e in events if e.event == "compute_build_and_run_instance"]
+            assert [e.result for e in failures] == ["Error"] * 3
+            assert all("VirtError: simulated spawn failure" in e.traceback for e in failures)
     finally:
         cloud.stop()
