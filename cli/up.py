@@ -126,6 +126,8 @@ def up(
     console.print(f"[bold green]ncloud is up[/] (state in {state_dir}, log {conf.default.log_file})")
     console.print(f"  Compute API  {compute_url}")
     console.print(f"  clouds.yaml  {clouds_yaml} (cloud 'ncloud')")
+    console.print("  identities   noauth2 development mode: token 'admin:admin' (administrator), 'demo:demo' "
+                  "(project demo); any 'user:project' is accepted until Identity lands", soft_wrap=True)
     console.print(f"  flavors      {', '.join(cloud.defaults['flavors'])};  image "
                   f"{cloud.defaults['image_name']} ({cloud.defaults['image_id']})", soft_wrap=True)
     console.print("  boot one:    curl -s -H 'X-Auth-Token: demo:demo' -H 'Content-Type: application/json' "

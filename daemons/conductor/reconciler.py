@@ -8,6 +8,7 @@
   the guests the database no longer places on it: `[compute] running_deleted_instance_action`);
 - any other task older than `action_timeout`: ERROR with a fault; the allocation stays, because
   the server still occupies its host.
+`task_timeouts` gives a task state a timeout of its own (e.g. `rebooting_hard:900`).
 Allocations whose consumer is deleted or unknown are released too. Every change is a
 compare-and-swap on (task_state, task_started_at), so several conductors can sweep at once.
 """
@@ -30,9 +31,14 @@ class Reconciler:
     def __init__(self, conf, db: Database):
         self.conf = conf
         self.db = db
+        # [conductor] task_timeouts: STATE:SECONDS pairs (their form is checked when the file is read)
+        self.overrides = {state: float(seconds) for state, _, seconds in
+                          (item.partition(":") for item in conf.conductor.task_timeouts)}
 
     def timeout_for(self, task_state: str) -> float:
         conductor = self.conf.conductor
+        if task_state in self.overrides:
+            return self.overrides[task_state]
         if task_state in states.BUILD_TASKS:
             return conductor.build_timeout
         if task_state == states.DELETING:
@@ -43,7 +49,7 @@ class Reconciler:
         """One sweep; returns how many instances it settled."""
         now = utcnow()
         shortest = min(self.conf.conductor.build_timeout, self.conf.conductor.delete_timeout,
-                       self.conf.conductor.action_timeout)
+                       self.conf.conductor.action_timeout, *self.overrides.values())
         with self.db.reader() as session:
             stale = session.execute(select(Instance.uuid, Instance.task_state, Instance.task_started_at,
                                            Instance.host)

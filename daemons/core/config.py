@@ -59,6 +59,11 @@ def _convert(opt: options.Opt, raw: str, where: str) -> Any:
             if item not in opt.choices:
                 raise ConfigError(f"{where}: {opt.name}: {item!r} is not one of: {', '.join(opt.choices)}"
                                   f"{_closest(item, opt.choices)}")
+    if opt.pattern:
+        for item in converted if opt.kind is list else [converted]:
+            if not re.fullmatch(opt.pattern, item):
+                raise ConfigError(f"{where}: {opt.name}: {item!r} is not of the form the option expects (see "
+                                  f"'ncloud config sample')")
     if opt.minimum is not None and converted < opt.minimum:
         raise ConfigError(f"{where}: {opt.name} = {raw!r} must be at least {opt.minimum:g}")
     return converted

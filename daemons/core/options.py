@@ -23,6 +23,7 @@ class Opt:
     secret: bool = False
     choices: tuple[str, ...] = ()
     minimum: float | None = None
+    pattern: str | None = None  # a regular expression every value (every item of a list) must match
 
 
 SECTIONS: dict[str, tuple[Opt, ...]] = {
@@ -90,6 +91,9 @@ SECTIONS: dict[str, tuple[Opt, ...]] = {
             minimum=1),
         Opt("delete_timeout", float, 300.0, "Seconds a delete may take before it is finished by force.",
             minimum=1),
+        Opt("task_timeouts", list, [],
+            "Timeouts of particular task states that differ from the three above, as STATE:SECONDS pairs, e.g. "
+            "rebooting_hard:900, powering-off:120.", pattern=r"[a-z_-]+:[0-9]+(\.[0-9]+)?"),
         Opt("action_timeout", float, 300.0,
             "Seconds any other task (stop, start, reboot, pause, ...) may take before it is abandoned.",
             minimum=1),

@@ -20,6 +20,7 @@ def test_readme_command_boots_a_server_to_active_and_exits(tmp_path):
                              "--boot-server", "demo", "--exit-after-boot"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "ncloud is up" in result.stdout
+    assert "token 'admin:admin' (administrator), 'demo:demo' (project demo)" in result.stdout
     assert "ACTIVE" in result.stdout
     assert "ncloud stopped." in result.stdout
     assert (tmp_path / "state" / "ncloud.db").exists()

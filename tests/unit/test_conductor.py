@@ -221,3 +221,23 @@ def test_inventory_updates_never_hide_a_concurrent_claim(db):
     thread.join(10)
     with db.reader() as session:
         assert session.get(ResourceProvider, provider_id).generation == start + 2
+
+
+def test_a_task_state_can_have_a_timeout_of_its_own(cloud, db):
+    conductor, _, compute = cloud
+    ctx = RequestContext(user_id="u", project_id="p")
+    instance, spec = new_instance(db, ctx)
+    uuid = instance["uuid"]
+    with db.writer() as session:  # an active server whose stop began 5 s ago
+        session.execute(update(Instance).where(Instance.uuid == uuid).values(
+            vm_state=states.ACTIVE, task_state=states.POWERING_OFF, host="a",
+            task_started_at=utcnow() - dt.timedelta(seconds=5)))
+    default = config.load(None, environ={})  # action_timeout 300 s: not yet
+    assert Reconciler(default, db).run() == 0
+    assert state(db, uuid) == (states.ACTIVE, states.POWERING_OFF, "a")
+    custom = config.load(None, environ={}, overrides={"conductor": {"task_timeouts": ["powering-off:2"]}})
+    assert Reconciler(custom, db).run() == 1
+    assert state(db, uuid) == (states.ERROR, None, "a")
+    with db.reader() as session:
+        fault = session.scalars(select(InstanceFault).where(InstanceFault.instance_uuid == uuid)).one()
+    assert fault.message == "Task powering-off did not finish within 2s on host a."

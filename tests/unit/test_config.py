@@ -125,3 +125,11 @@ def test_filter_choices_are_the_scheduler_filters():
     from ncloud.daemons.scheduler import filters
 
     assert set(options.find("scheduler", "enabled_filters").choices) == set(filters.ALL)
+
+
+def test_task_timeouts_must_be_state_seconds_pairs(tmp_path):
+    good = config.load(write(tmp_path, "[conductor]\ntask_timeouts = rebooting_hard:900, powering-off:120.5\n"),
+                       environ={})
+    assert good.conductor.task_timeouts == ["rebooting_hard:900", "powering-off:120.5"]
+    with pytest.raises(config.ConfigError, match=r":2: task_timeouts: 'rebooting 900' is not of the form"):
+        config.load(write(tmp_path, "[conductor]\ntask_timeouts = rebooting 900\n"), environ={})
