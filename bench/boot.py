@@ -144,11 +144,11 @@ class EmbeddedCloud:
 class SeparateProcesses:
     """One process per daemon on a real broker and database."""
 
-    def __init__(self, hosts: int, transport_url: str, database_url: str, api_workers: int):
+    def __init__(self, hosts: int, transport_url: str, database_url: str, api_workers: int, api_threads: int):
         self.dir = Path(tempfile.mkdtemp(prefix="ncloud-bench-"))
         self.cloud = ProcessCloud(self.dir, transport_url, database_url, options={
             "DEFAULT": {"report_interval": 10, "service_down_time": 60},
-            "api": {"workers": api_workers, "threads": int(os.environ.get("BENCH_API_THREADS", "8"))},
+            "api": {"workers": api_workers, "threads": api_threads},
             "conductor": {"reconcile_interval": 30},
             "compute": {"resource_report_interval": 60},
             "fake": {"hosts": hosts, "vcpus": 1000, "memory_mb": 10000000, "local_gb": 100000}})
@@ -183,7 +183,8 @@ def run(args) -> dict:
     elif args.transport_url or args.database_url:
         if not (args.transport_url and args.database_url):
             raise SystemExit("--transport-url and --database-url go together")
-        cloud = SeparateProcesses(args.hosts, args.transport_url, args.database_url, args.api_workers)
+        cloud = SeparateProcesses(args.hosts, args.transport_url, args.database_url, args.api_workers,
+                                  args.api_threads)
         url = cloud.url
     else:
         cloud = EmbeddedCloud(args.hosts)
@@ -308,6 +309,8 @@ def main() -> None:
     parser.add_argument("--url", help="benchmark a running cloud's Compute API instead")
     parser.add_argument("--api-workers", type=int, default=1,
                         help="API processes when the daemons run separately (default 1)")
+    parser.add_argument("--api-threads", type=int, default=8,
+                        help="request threads per API process when the daemons run separately (default 8)")
     parser.add_argument("--with-servers", action="store_true",
                         help="start throw-away RabbitMQ and MariaDB servers and use them (separate processes)")
     parser.add_argument("--token", default="admin:admin", help="X-Auth-Token to send (default admin:admin)")
