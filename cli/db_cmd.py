@@ -1,4 +1,4 @@
-"""`ncloud db sync|status`: bring the database schema up to date, or tell whether it is."""
+"""`ncloud db sync|status|seed`: bring the schema up to date, tell whether it is, add the default data."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import typer
 
 from ncloud.cli.options import ConfigFile, load_config
 
-app = typer.Typer(help="Database schema migrations.", no_args_is_help=True)
+app = typer.Typer(help="Database schema (sync, status) and default data (seed).", no_args_is_help=True)
 
 
 def _database(config_file: Path | None):
