@@ -61,7 +61,7 @@ class Transport:
         self.is_virtual = not url.startswith(("amqp", "pyamqp", "amqps"))
         self.options = {"polling_interval": VIRTUAL_POLLING_INTERVAL} if self.is_virtual else {}
         # memory:// is served by our event-driven variant of kombu's (core/inprocess.py).
-        self.transport_cls = inprocess.Transport if url.startswith("memory") else None
+        self.transport_cls = None if self.crosses_processes(url) else inprocess.Transport
         self.exchange = Exchange(EXCHANGE, type="direct", durable=True)
         self._connections = self.connection().Pool(limit=32)
         self._producers = ProducerPool(self._connections, limit=32)
