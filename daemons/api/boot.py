@@ -57,7 +57,7 @@ def create(conf: Config, db: Database, conductor: ConductorAPI, ctx: RequestCont
     image_id = _image_id(server.get("imageRef"))
     flavor_id = _flavor_id(server["flavorRef"])
     hints = body.get("os:scheduler_hints") or body.get("OS-SCH-HNT:scheduler_hints") or {}
-    reservation_id = "r-" + "".join(secrets.choice(_UID_CHARS) for _ in range(8))
+    reservation_id = "r-" + random_string(_UID_CHARS, 8)
     uuids = [str(uuidlib.uuid4()) for _ in range(max_count)]
 
     with db.writer() as session:
@@ -91,11 +91,13 @@ def create(conf: Config, db: Database, conductor: ConductorAPI, ctx: RequestCont
                 availability_zone=zone, key_name=server.get("key_name"), user_data=server.get("user_data"),
                 config_drive=to_bool(server.get("config_drive", False), "config_drive"),
                 metadata_=dict(server.get("metadata") or {}), created_at=now))
-        # Core statements on the tables rather than ORM objects: a boot is the API's hottest write.
-        session.execute(insert(Instance.__table__), [
+        # Core statements on the session's connection rather than ORM objects and the ORM
+        # execution path: a boot is the API's hottest write.
+        connection = session.connection()
+        connection.execute(_INSERT_INSTANCE, [
             {("metadata" if key == "metadata_" else key): value for key, value in row.items()} for row in rows])
-        session.execute(insert(RequestSpec.__table__), [{"instance_uuid": uuid, "spec": spec} for uuid in uuids])
-        session.execute(insert(InstanceAction.__table__), [
+        connection.execute(_INSERT_SPEC, [{"instance_uuid": uuid, "spec": spec} for uuid in uuids])
+        connection.execute(_INSERT_ACTION, [
             {"action": "create", "instance_uuid": uuid, "request_id": ctx.request_id, "user_id": ctx.user_id,
              "project_id": ctx.project_id, "start_time": now} for uuid in uuids])
 
@@ -108,9 +110,23 @@ def create(conf: Config, db: Database, conductor: ConductorAPI, ctx: RequestCont
                          f"server{'s were' if len(uuids) > 1 else ' was'} set to ERROR. Retry later.") from error
     return Created(
         uuids=uuids, reservation_id=reservation_id,
-        admin_pass=server.get("adminPass") or "".join(secrets.choice(_PASSWORD_CHARS) for _ in range(PASSWORD_LENGTH)),
+        admin_pass=server.get("adminPass") or random_string(_PASSWORD_CHARS, PASSWORD_LENGTH),
         security_groups=[group["name"] for group in server.get("security_groups") or []] or ["default"],
         return_reservation_id=to_bool(server.get("return_reservation_id", False), "return_reservation_id"))
+
+
+def random_string(alphabet: str, length: int) -> str:
+    """`length` characters drawn uniformly from `alphabet` with the OS's CSPRNG.
+
+    One `secrets.token_bytes` call instead of a `secrets.choice` per character, which costs a
+    tenth of a millisecond per boot; bytes beyond the largest multiple of the alphabet's size
+    are dropped so that every character stays equally likely.
+    """
+    limit = 256 - 256 % len(alphabet)
+    chars: list[str] = []
+    while len(chars) < length:
+        chars.extend(alphabet[byte % len(alphabet)] for byte in secrets.token_bytes(2 * length) if byte < limit)
+    return "".join(chars[:length])
 
 
 def flavor_snapshot(flavor: Flavor | SimpleNamespace) -> dict[str, Any]:
@@ -178,6 +194,9 @@ _IMAGE_COLUMNS = ("id", "status", "visibility", "owner", "min_ram", "min_disk", 
 
 
 # Built once: constructing a statement of 19 columns costs more than running it.
+_INSERT_INSTANCE = insert(Instance.__table__)
+_INSERT_SPEC = insert(RequestSpec.__table__)
+_INSERT_ACTION = insert(InstanceAction.__table__)
 _FLAVOR_AND_IMAGE = (
     select(*(getattr(Flavor, c).label(f"f_{c}") for c in _FLAVOR_COLUMNS),
            *(getattr(Image, c).label(f"i_{c}") for c in _IMAGE_COLUMNS))
@@ -188,7 +207,7 @@ _FLAVOR_AND_IMAGE = (
 def _flavor_and_image(session: Session, flavor_id: str, image_id: str,
                       ctx: RequestContext) -> tuple[SimpleNamespace, SimpleNamespace]:
     """Both in one round trip (the boot's hottest read), only the columns a boot needs."""
-    row = session.execute(_FLAVOR_AND_IMAGE, {"flavor_id": flavor_id, "image_id": image_id}).first()
+    row = session.connection().execute(_FLAVOR_AND_IMAGE, {"flavor_id": flavor_id, "image_id": image_id}).first()
     if row is None:
         raise Fault(400, str(exception.FlavorNotFound(flavor_id=flavor_id)))
     flavor = SimpleNamespace(**{c: getattr(row, f"f_{c}") for c in _FLAVOR_COLUMNS})

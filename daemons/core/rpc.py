@@ -65,6 +65,7 @@ class Transport:
         self.exchange = Exchange(EXCHANGE, type="direct", durable=True)
         self._connections = self.connection().Pool(limit=32)
         self._producers = ProducerPool(self._connections, limit=32)
+        self._queues: dict[str, Queue] = {}
         self._replies: _ReplyWaiter | None = None
         self._lock = threading.Lock()
 
@@ -78,7 +79,11 @@ class Transport:
                           heartbeat=0 if self.is_virtual else 30)
 
     def queue(self, name: str) -> Queue:
-        return Queue(name, self.exchange, routing_key=name, durable=True)
+        """The durable queue of a topic; one object per name, as every cast declares its queue."""
+        queue = self._queues.get(name)
+        if queue is None:
+            queue = self._queues[name] = Queue(name, self.exchange, routing_key=name, durable=True)
+        return queue
 
     def fanout_exchange(self, topic: str) -> Exchange:
         return Exchange(f"{EXCHANGE}_{topic}_fanout", type="fanout", durable=False)
