@@ -160,6 +160,10 @@ class SeparateProcesses:
         names = ["cmp"] + [f"cmp-{n}" for n in range(2, hosts + 1)]
         self.cloud.wait_for_computes(names, timeout=120)
         self.url = self.cloud.url
+        if os.environ.get("BENCH_NICE"):
+            for name in ("conductor", "scheduler", "compute"):
+                for tid in os.listdir(f"/proc/{self.cloud.processes[name].pid}/task"):
+                    os.setpriority(os.PRIO_PROCESS, int(tid), int(os.environ["BENCH_NICE"]))
 
     def pids(self) -> dict[str, int]:
         return {name: process.pid for name, process in self.cloud.processes.items()}
