@@ -67,4 +67,5 @@ def services_for(conf: Config, transport: rpc.Transport) -> list[ComputeService]
 def main(argv: list[str] | None = None) -> None:
     from ncloud.daemons.core.launcher import run_daemon
 
-    run_daemon(BINARY, argv, lambda conf, transport, db: services_for(conf, transport), needs_db=False)
+    run_daemon(BINARY, argv, lambda conf, transport, db: services_for(conf, transport), needs_db=False,
+               background=True)

@@ -28,4 +28,5 @@ class ConductorService(DatabaseService):
 def main(argv: list[str] | None = None) -> None:
     from ncloud.daemons.core.launcher import run_daemon
 
-    run_daemon("ncloud-conductor", argv, lambda conf, transport, db: [ConductorService(conf, transport, db)])
+    run_daemon("ncloud-conductor", argv, lambda conf, transport, db: [ConductorService(conf, transport, db)],
+               background=True)

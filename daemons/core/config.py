@@ -66,6 +66,8 @@ def _convert(opt: options.Opt, raw: str, where: str) -> Any:
                                   f"'ncloud config sample')")
     if opt.minimum is not None and converted < opt.minimum:
         raise ConfigError(f"{where}: {opt.name} = {raw!r} must be at least {opt.minimum:g}")
+    if opt.maximum is not None and converted > opt.maximum:
+        raise ConfigError(f"{where}: {opt.name} = {raw!r} must be at most {opt.maximum:g}")
     return converted
 
 
@@ -247,6 +249,8 @@ def sample() -> str:
                 detail += f"; one of: {', '.join(opt.choices)}"
             if opt.minimum is not None:
                 detail += f"; minimum {opt.minimum:g}"
+            if opt.maximum is not None:
+                detail += f"; maximum {opt.maximum:g}"
             lines.append(f"# {detail})")
             default = opt.default
             if opt.kind is list:

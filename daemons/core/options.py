@@ -23,6 +23,7 @@ class Opt:
     secret: bool = False
     choices: tuple[str, ...] = ()
     minimum: float | None = None
+    maximum: float | None = None
     pattern: str | None = None  # a regular expression every value (every item of a list) must match
 
 
@@ -41,6 +42,11 @@ SECTIONS: dict[str, tuple[Opt, ...]] = {
         Opt("rpc_workers", int, 4,
             "Consumer threads per RPC server, each handling one message at a time: on a compute host, the "
             "number of operations (builds, deletes, ...) it runs at once.", minimum=1),
+        Opt("background_nice", int, 10,
+            "CPU niceness (0-19) the background daemons (conductor, scheduler, compute) give themselves at "
+            "start. Their work waits in the message queue; a user's request waits on the API. When a host "
+            "is short of CPU, as a small all-in-one is during a burst of boots, the request goes first. "
+            "0 gives every daemon the same share.", minimum=0, maximum=19),
         Opt("debug", bool, False, "Log at DEBUG level."),
         Opt("log_file", str, "", "Log to this file instead of standard error."),
         Opt("default_availability_zone", str, "nova", "Availability zone of hosts in no zone."),

@@ -18,4 +18,5 @@ class SchedulerService(DatabaseService):
 def main(argv: list[str] | None = None) -> None:
     from ncloud.daemons.core.launcher import run_daemon
 
-    run_daemon("ncloud-scheduler", argv, lambda conf, transport, db: [SchedulerService(conf, transport, db)])
+    run_daemon("ncloud-scheduler", argv, lambda conf, transport, db: [SchedulerService(conf, transport, db)],
+               background=True)

@@ -5,6 +5,7 @@ scripts, talk through a real RabbitMQ broker and keep state in a real MariaDB se
 """
 
 import signal
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -156,3 +157,22 @@ def test_services_report_up_and_a_dead_one_goes_down(cloud_factory):
     assert ping.returncode == 1 and "no answer: Timed out after 2s" in ping.stderr, ping
     wait_until(lambda: cloud.up_services()[("ncloud-compute", "cmp1")] == "down", 30, what="cmp1 down")
 
+
+
+def niceness_of_threads(pid: int) -> set[int]:
+    """The nice value (field 19 of /proc/PID/task/TID/stat) of every thread of a process."""
+    values = set()
+    for stat in Path(f"/proc/{pid}/task").glob("*/stat"):
+        values.add(int(stat.read_text().rsplit(")", 1)[1].split()[16]))
+    return values
+
+
+def test_background_daemons_yield_the_cpu_to_the_api(cloud_factory):
+    cloud = cloud_factory(options={"DEFAULT": {"background_nice": 7}})
+    start_control_plane(cloud)
+    cloud.start("cmp1", "ncloud-compute", host="cmp1")
+    cloud.wait_for_computes(["cmp1"])
+    assert niceness_of_threads(cloud.processes["api"].pid) == {0}
+    for name in ("conductor0", "scheduler0", "cmp1"):
+        assert niceness_of_threads(cloud.processes[name].pid) == {7}, name
+    assert "running at CPU niceness 7 ([DEFAULT] background_nice)" in cloud.log("conductor0")

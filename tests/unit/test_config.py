@@ -61,6 +61,12 @@ def test_value_below_minimum_is_an_error(tmp_path):
         config.load(path, environ={})
 
 
+def test_value_above_maximum_is_an_error(tmp_path):
+    path = write(tmp_path, "[DEFAULT]\nbackground_nice = 20\n")
+    with pytest.raises(config.ConfigError, match=r":2: background_nice = '20' must be at most 19"):
+        config.load(path, environ={})
+
+
 def test_environment_overrides_file(tmp_path):
     path = write(tmp_path, "[scheduler]\nmax_attempts = 5\n")
     conf = config.load(path, environ={"NCLOUD_SCHEDULER__MAX_ATTEMPTS": "7", "NCLOUD_DEFAULT__HOST": "h9"})
