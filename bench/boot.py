@@ -144,11 +144,13 @@ class EmbeddedCloud:
 class SeparateProcesses:
     """One process per daemon on a real broker and database."""
 
-    def __init__(self, hosts: int, transport_url: str, database_url: str, api_workers: int, api_threads: int):
+    def __init__(self, hosts: int, transport_url: str, database_url: str, api_workers: int | None,
+                 api_threads: int | None):
         self.dir = Path(tempfile.mkdtemp(prefix="ncloud-bench-"))
         self.cloud = ProcessCloud(self.dir, transport_url, database_url, options={
             "DEFAULT": {"report_interval": 10, "service_down_time": 60},
-            "api": {"workers": api_workers, "threads": api_threads},
+            "api": {name: value for name, value in (("workers", api_workers), ("threads", api_threads))
+                    if value is not None},
             "conductor": {"reconcile_interval": 30},
             "compute": {"resource_report_interval": 60},
             "fake": {"hosts": hosts, "vcpus": 1000, "memory_mb": 10000000, "local_gb": 100000}})
@@ -276,7 +278,8 @@ def _mode(args) -> str:
     if args.url:
         return f"running cloud at {args.url}"
     if args.transport_url:
-        return (f"one process per daemon ({args.api_workers} API workers), {args.transport_url.split(':', 1)[0]} + "
+        workers = args.api_workers or len(os.sched_getaffinity(0))
+        return (f"one process per daemon ({workers} API workers), {args.transport_url.split(':', 1)[0]} + "
                 f"{args.database_url.split('+', 1)[0].split(':', 1)[0]}")
     return "all-in-one (one process, memory://, SQLite)"
 
@@ -311,10 +314,11 @@ def main() -> None:
     parser.add_argument("--transport-url", help="run the daemons as separate processes on this broker")
     parser.add_argument("--database-url", help="... and this database (both required together)")
     parser.add_argument("--url", help="benchmark a running cloud's Compute API instead")
-    parser.add_argument("--api-workers", type=int, default=1,
-                        help="API processes when the daemons run separately (default 1)")
-    parser.add_argument("--api-threads", type=int, default=8,
-                        help="request threads per API process when the daemons run separately (default 8)")
+    parser.add_argument("--api-workers", type=int,
+                        help="[api] workers when the daemons run separately (default: the option's default, "
+                             "one per CPU)")
+    parser.add_argument("--api-threads", type=int,
+                        help="[api] threads when the daemons run separately (default: the option's default)")
     parser.add_argument("--with-servers", action="store_true",
                         help="start throw-away RabbitMQ and MariaDB servers and use them (separate processes)")
     parser.add_argument("--token", default="admin:admin", help="X-Auth-Token to send (default admin:admin)")

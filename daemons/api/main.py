@@ -28,7 +28,7 @@ RESTART_DELAY = 1.0
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     conf = config.from_command_line(BINARY, argv, "ncloud Compute API (Nova v2.1 compatible).")
-    workers = conf.api.workers or os.cpu_count() or 1
+    workers = conf.api.workers or len(os.sched_getaffinity(0))
     if workers == 1:
         from ncloud.daemons.api.service import run
 

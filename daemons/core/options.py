@@ -67,9 +67,11 @@ SECTIONS: dict[str, tuple[Opt, ...]] = {
         Opt("bind_host", str, "0.0.0.0", "Address the API listens on."),
         Opt("bind_port", int, 8774, "Port the API listens on.", minimum=0),
         Opt("threads", int, 8, "Request handling threads per API process.", minimum=1),
-        Opt("workers", int, 1,
-            "API processes sharing the port (0: one per CPU). More than one lets the API use several "
-            "cores; the all-in-one (ncloud up) always runs one, inside its single process.", minimum=0),
+        Opt("workers", int, 0,
+            "API processes sharing the port; 0: one per CPU this process may run on, as nova-api does. "
+            "More than one lets the API use several cores (Python runs one thread at a time per "
+            "process); each costs about 60 MB. The all-in-one (ncloud up) always runs one, inside its "
+            "single process.", minimum=0),
         Opt("public_endpoint", str, "",
             "Base URL clients use to reach the API (links in responses). Empty: taken from the request."),
         Opt("auth_strategy", str, "noauth2",

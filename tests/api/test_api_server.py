@@ -55,12 +55,13 @@ def test_embedded_server_binds_a_free_port_serves_and_stops_cleanly_with_a_keepa
 NO_BROKER = "amqp://guest:guest@127.0.0.1:9//"
 
 
-def write_config(tmp_path: Path, port: int, database_url: str, transport_url: str = NO_BROKER) -> Path:
+def write_config(tmp_path: Path, port: int, database_url: str, transport_url: str = NO_BROKER,
+                 workers: int = 1) -> Path:
     path = tmp_path / "ncloud.conf"
     path.write_text(f"[DEFAULT]\nhost = api-host\nstate_path = {tmp_path}\nreport_interval = 0.2\n"
                     f"transport_url = {transport_url}\n"
                     f"[database]\nconnection = {database_url}\nmax_retries = 0\n"
-                    f"[api]\nbind_host = 127.0.0.1\nbind_port = {port}\n")
+                    f"[api]\nbind_host = 127.0.0.1\nbind_port = {port}\nworkers = {workers}\n")
     return path
 
 
@@ -133,8 +134,7 @@ def test_api_workers_share_the_port_are_restarted_when_they_die_and_stop_togethe
     migrate.sync(database)
     database.dispose()
     port = free_port()
-    path = write_config(tmp_path, port, url, rabbitmq.url)
-    path.write_text(path.read_text() + "workers = 2\n")  # the last section written is [api]
+    path = write_config(tmp_path, port, url, rabbitmq.url, workers=2)
     log_path = tmp_path / "api.log"
     with open(log_path, "wb") as log_file:
         process = subprocess.Popen([str(BIN / "ncloud-api"), "--config-file", str(path)], stdout=log_file,
