@@ -137,6 +137,10 @@ class Config:
     def database_url(self) -> str:
         return self.database.connection or f"sqlite:///{Path(self.default.state_path) / 'ncloud.db'}"
 
+    @property
+    def token_key_repository(self) -> Path:
+        return Path(self.identity.key_repository or Path(self.default.state_path) / "token-keys")
+
     def effective(self, mask_secrets: bool = True) -> list[tuple[str, str, Any, str]]:
         """(section, option, value, source) for every option, secrets masked."""
         rows = []

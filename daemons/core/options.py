@@ -79,6 +79,15 @@ SECTIONS: dict[str, tuple[Opt, ...]] = {
             "trusted as is, and user 'admin' is an administrator.", choices=("noauth2",)),
         Opt("max_limit", int, 1000, "Largest page a list request returns.", minimum=1),
     ),
+    "identity": (
+        Opt("key_repository", str, "",
+            "Directory of the token keys, the same on every controller (copy it after each rotation). "
+            "Empty: <state_path>/token-keys."),
+        Opt("max_active_keys", int, 3,
+            "Token keys kept: the staged, the primary and the newest secondaries. A token stays valid "
+            "through max_active_keys - 2 rotations.", minimum=2),
+        Opt("token_expiration", int, 3600, "Seconds a token is valid.", minimum=60),
+    ),
     "scheduler": (
         Opt("max_attempts", int, 3, "Hosts a build is tried on before it fails.", minimum=1),
         Opt("host_subset_size", int, 1,

@@ -1,4 +1,4 @@
-"""`ncloud config ...` and `ncloud db ...`, run as an operator runs them."""
+"""`ncloud config ...`, `ncloud db ...` and `ncloud identity ...`, run as an operator runs them."""
 
 import subprocess
 import sys
@@ -58,10 +58,25 @@ def test_db_status_says_when_migrations_are_pending_and_sync_applies_them(tmp_pa
     assert "up to date" in current.stdout
 
 
+def test_identity_keys_are_set_up_once_and_rotated(tmp_path):
+    path = tmp_path / "ncloud.conf"
+    path.write_text(f"[DEFAULT]\nstate_path = {tmp_path}\n")
+    rotate_first = ncloud("identity", "rotate-keys", "--config-file", str(path))
+    assert rotate_first.returncode == 1 and "ncloud identity setup-keys" in rotate_first.stderr
+    created = ncloud("identity", "setup-keys", "--config-file", str(path))
+    assert created.returncode == 0, created.stderr
+    assert created.stdout.strip() == f"created token keys in {tmp_path / 'token-keys'}: primary 1, 2 keys"
+    again = ncloud("identity", "setup-keys", "--config-file", str(path))
+    assert again.stdout.startswith("kept the existing token keys")
+    for expected in ("0, 1, 2", "0, 2, 3"):
+        rotated = ncloud("identity", "rotate-keys", "--config-file", str(path))
+        assert rotated.returncode == 0 and rotated.stdout.strip().endswith(f"keys: {expected}"), rotated
+
+
 def test_help_lists_the_commands():
     result = ncloud("--help")
     assert result.returncode == 0
-    for command in ("up", "config", "db"):
+    for command in ("up", "config", "db", "identity"):
         assert command in result.stdout
 
 
