@@ -249,3 +249,104 @@ class Allocation(Base):
     resource_class: Mapped[str] = mapped_column(String(255))
     used: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+# -- identity (Keystone v3's concepts, domain `default` and project-scoped roles) ------------------
+
+class Domain(Timestamps, Base):
+    __tablename__ = "domains"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    description: Mapped[str | None] = mapped_column(Text)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Project(Timestamps, Base):
+    __tablename__ = "projects"
+    __table_args__ = (UniqueConstraint("domain_id", "name"),)
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    domain_id: Mapped[str] = mapped_column(ForeignKey("domains.id"))
+    description: Mapped[str | None] = mapped_column(Text)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    extra: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class User(Timestamps, Base):
+    __tablename__ = "users"
+    __table_args__ = (UniqueConstraint("domain_id", "name"),)
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    domain_id: Mapped[str] = mapped_column(ForeignKey("domains.id"))
+    # argon2id in PHC string form (identity/passwords.py); None: the user cannot log in by password.
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    default_project_id: Mapped[str | None] = mapped_column(ID)
+    description: Mapped[str | None] = mapped_column(Text)
+    email: Mapped[str | None] = mapped_column(String(255))
+    extra: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class Role(Timestamps, Base):
+    __tablename__ = "roles"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    description: Mapped[str | None] = mapped_column(Text)
+
+
+class RoleAssignment(Base):
+    """A user's role on a project."""
+
+    __tablename__ = "role_assignments"
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)
+    role_id: Mapped[str] = mapped_column(ForeignKey("roles.id", ondelete="CASCADE"), primary_key=True)
+
+
+class ApplicationCredential(Timestamps, Base):
+    __tablename__ = "application_credentials"
+    __table_args__ = (UniqueConstraint("user_id", "name"),)
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    secret_hash: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str | None] = mapped_column(Text)
+    expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    unrestricted: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The roles it delegates (ids): a subset of its user's roles on the project when it was made.
+    roles: Mapped[list] = mapped_column(JSON, default=list)
+
+
+class RevocationEvent(Base):
+    """A revoked token (by audit id) or every token of a user/project issued before a moment."""
+
+    __tablename__ = "revocation_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    audit_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    user_id: Mapped[str | None] = mapped_column(ID, index=True)
+    project_id: Mapped[str | None] = mapped_column(ID)
+    issued_before: Mapped[dt.datetime] = mapped_column(DateTime)
+    revoked_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    # After this no token it could match is still valid: the event can be purged.
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime, index=True)
+
+
+class CatalogService(Timestamps, Base):
+    __tablename__ = "catalog_services"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    type: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str | None] = mapped_column(Text)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Endpoint(Timestamps, Base):
+    __tablename__ = "endpoints"
+    __table_args__ = (UniqueConstraint("service_id", "interface", "region_id"),)
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    service_id: Mapped[str] = mapped_column(ForeignKey("catalog_services.id", ondelete="CASCADE"))
+    interface: Mapped[str] = mapped_column(String(8))
+    region_id: Mapped[str] = mapped_column(String(255))
+    url: Mapped[str] = mapped_column(Text)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
