@@ -1,4 +1,4 @@
-"""`ncloud identity setup-keys|rotate-keys`: the token key repository every controller shares."""
+"""`ncloud identity bootstrap|setup-keys|rotate-keys`: the first identity, and the shared token keys."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import typer
 
 from ncloud.cli.options import ConfigFile, load_config
 
-app = typer.Typer(help="Identity: token keys.", no_args_is_help=True)
+app = typer.Typer(help="Identity: bootstrap, token keys.", no_args_is_help=True)
 
 
 @app.command("setup-keys")
@@ -46,3 +46,25 @@ def rotate_keys(config_file: Path | None = ConfigFile) -> None:
         raise typer.Exit(1) from None
     typer.echo(f"token key {primary} is now primary in {repository}; keys: "
                f"{', '.join(map(str, keys.key_numbers(repository)))}")
+
+
+@app.command()
+def bootstrap(config_file: Path | None = ConfigFile) -> None:
+    """Create the domain Default, the roles, the admin project and user, the catalog and the token keys.
+
+    Idempotent: run it again after changing [identity] admin_password or the endpoint URLs.
+    """
+    from ncloud.daemons.core.db.session import Database
+    from ncloud.daemons.core.identity import bootstrap as identity_bootstrap
+    from ncloud.daemons.core.identity import keys
+
+    conf = load_config(config_file)
+    try:
+        keys.setup(conf.token_key_repository, conf.identity.max_active_keys)
+        found = identity_bootstrap.bootstrap(Database(conf.database_url), conf)
+    except (OSError, keys.KeyRepositoryError, identity_bootstrap.BootstrapError) as error:
+        typer.echo(f"identity bootstrap failed: {error}", err=True)
+        raise typer.Exit(1) from None
+    urls = identity_bootstrap.base_urls(conf)
+    typer.echo(f"user {conf.identity.admin_user} ({found['user_id']}) is admin of project "
+               f"{conf.identity.admin_project} ({found['project_id']}); identity at {urls['public']}/identity/v3")

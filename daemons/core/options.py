@@ -87,6 +87,16 @@ SECTIONS: dict[str, tuple[Opt, ...]] = {
             "Token keys kept: the staged, the primary and the newest secondaries. A token stays valid "
             "through max_active_keys - 2 rotations.", minimum=2),
         Opt("token_expiration", int, 3600, "Seconds a token is valid.", minimum=60),
+        Opt("admin_user", str, "admin", "The administrator 'ncloud identity bootstrap' creates (domain Default)."),
+        Opt("admin_password", str, "", "Its password (required by bootstrap; changing it here and "
+            "bootstrapping again resets it).", secret=True),
+        Opt("admin_project", str, "admin", "The project the administrator gets the admin role on."),
+        Opt("region_name", str, "RegionOne", "Region of the catalog's endpoints."),
+        Opt("public_url", str, "",
+            "Base URL of the API for users, as the catalog lists it (compute at <url>/compute/v2.1, image "
+            "at <url>/image, identity at <url>/identity). Empty: http://<host>:<[api] bind_port>."),
+        Opt("internal_url", str, "", "Base URL for the internal interface. Empty: the public URL."),
+        Opt("admin_url", str, "", "Base URL for the admin interface. Empty: the public URL."),
     ),
     "scheduler": (
         Opt("max_attempts", int, 3, "Hosts a build is tried on before it fails.", minimum=1),

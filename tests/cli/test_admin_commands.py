@@ -1,5 +1,6 @@
 """`ncloud config ...`, `ncloud db ...` and `ncloud identity ...`, run as an operator runs them."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -71,6 +72,19 @@ def test_identity_keys_are_set_up_once_and_rotated(tmp_path):
     for expected in ("0, 1, 2", "0, 2, 3"):
         rotated = ncloud("identity", "rotate-keys", "--config-file", str(path))
         assert rotated.returncode == 0 and rotated.stdout.strip().endswith(f"keys: {expected}"), rotated
+
+
+def test_identity_bootstrap_needs_a_password_then_creates_keys_and_admin(tmp_path):
+    path = tmp_path / "ncloud.conf"
+    path.write_text(f"[DEFAULT]\nstate_path = {tmp_path}\nhost = ctl1\n")
+    assert ncloud("db", "sync", "--config-file", str(path)).returncode == 0
+    missing = ncloud("identity", "bootstrap", "--config-file", str(path))
+    assert missing.returncode == 1 and "[identity] admin_password is empty" in missing.stderr
+    done = ncloud("identity", "bootstrap", "--config-file", str(path),
+                  env={**os.environ, "NCLOUD_IDENTITY__ADMIN_PASSWORD": "pw"})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("user admin (") and "identity at http://ctl1:8774/identity/v3" in done.stdout
+    assert sorted(os.listdir(tmp_path / "token-keys")) == ["0", "1"]
 
 
 def test_help_lists_the_commands():
