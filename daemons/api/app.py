@@ -11,6 +11,10 @@ Routes (all under /compute/v2.1 unless noted):
     GET, POST       /flavors              GET /flavors/detail     GET, DELETE /flavors/{id}
     GET  /os-services
     GET  /os-hypervisors, /os-hypervisors/detail, /os-hypervisors/{id}
+Identity v3 (identity/resources.py):
+    GET  /identity, /identity/v3          version documents (no token needed)
+    POST, GET, HEAD, DELETE /identity/v3/auth/tokens
+    GET  /identity/v3/auth/catalog, /identity/v3/auth/projects
 """
 
 from __future__ import annotations
@@ -18,18 +22,21 @@ from __future__ import annotations
 import falcon
 
 from ncloud.daemons.api import errors, middleware
+from ncloud.daemons.api.identity import resources as identity
 from ncloud.daemons.api.resources import flavors, health, hypervisors, servers, services, versions
 from ncloud.daemons.core.config import Config
 from ncloud.daemons.core.db.session import Database
+from ncloud.daemons.core.identity.auth import Authenticator
 from ncloud.daemons.core.rpc import Transport
 
 PREFIX = middleware.API_PREFIX
 
 
 def create_app(conf: Config, db: Database, transport: Transport) -> falcon.App:
-    if conf.api.auth_strategy != "noauth2":
-        raise ValueError(f"unsupported [api] auth_strategy {conf.api.auth_strategy!r}")
-    app = falcon.App(middleware=[middleware.RequestContextMiddleware(), middleware.NoAuthMiddleware(),
+    authenticator = Authenticator(conf, db)
+    authentication = (middleware.NoAuthMiddleware() if conf.api.auth_strategy == "noauth2"
+                      else middleware.TokenAuthMiddleware(authenticator))
+    app = falcon.App(middleware=[middleware.RequestContextMiddleware(), authentication,
                                  middleware.MicroversionMiddleware()])
     app.req_options.strip_url_path_trailing_slash = True
     app.req_options.keep_blank_qs_values = True
@@ -48,6 +55,12 @@ def create_app(conf: Config, db: Database, transport: Transport) -> falcon.App:
     app.add_route(f"{PREFIX}/flavors", flavors.Flavors(conf, db))
     app.add_route(f"{PREFIX}/flavors/detail", flavors.FlavorsDetail(conf, db))
     app.add_route(f"{PREFIX}/flavors/{{flavor_id}}", flavors.FlavorItem(conf, db))
+
+    app.add_route("/identity", identity.Versions(public))
+    app.add_route(identity.PREFIX, identity.Version(public))
+    app.add_route(f"{identity.PREFIX}/auth/tokens", identity.Tokens(authenticator, public))
+    app.add_route(f"{identity.PREFIX}/auth/catalog", identity.Catalog(authenticator, public))
+    app.add_route(f"{identity.PREFIX}/auth/projects", identity.AuthProjects(authenticator, public))
 
     app.add_route(f"{PREFIX}/os-services", services.Services(conf, db))
     app.add_route(f"{PREFIX}/os-hypervisors", hypervisors.Hypervisors(conf, db))

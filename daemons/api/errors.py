@@ -10,12 +10,14 @@ names only the request id.
 from __future__ import annotations
 
 import logging
+from http import HTTPStatus
 
 import falcon
 from sqlalchemy import exc as sa_exc
 
 from ncloud.daemons.core import exception
 from ncloud.daemons.core.db.session import DatabaseUnavailable
+from ncloud.daemons.core.identity.keys import KeyRepositoryError
 
 LOG = logging.getLogger(__name__)
 
@@ -54,13 +56,17 @@ class Fault(Exception):
         self.headers = headers or {}
 
 
-def fault_body(code: int, message: str) -> dict:
+def fault_body(code: int, message: str, path: str = "") -> dict:
+    """Nova's fault body, or Keystone's `{"error": ...}` for the Identity API under /identity."""
+    if path == "/identity" or path.startswith("/identity/"):
+        return {"error": {"code": code, "message": message, "title": HTTPStatus(code).phrase}}
     return {FAULT_NAMES.get(code, "computeFault"): {"message": message, "code": code}}
 
 
-def render(resp: falcon.Response, code: int, message: str, headers: dict[str, str] | None = None) -> None:
+def render(resp: falcon.Response, code: int, message: str, headers: dict[str, str] | None = None,
+           path: str = "") -> None:
     resp.status = code
-    resp.media = fault_body(code, message)
+    resp.media = fault_body(code, message, path)
     for name, value in (headers or {}).items():
         resp.set_header(name, value)
     if code == 503:
@@ -68,14 +74,14 @@ def render(resp: falcon.Response, code: int, message: str, headers: dict[str, st
 
 
 def _on_fault(req, resp, error: Fault, params) -> None:
-    render(resp, error.code, error.message, error.headers)
+    render(resp, error.code, error.message, error.headers, req.path)
 
 
 def _on_http_error(req, resp, error: falcon.HTTPError, params) -> None:
     """Falcon's own errors (no route, wrong method, unreadable body) in Nova's shape."""
     code = error.status_code
     message = _HTTP_MESSAGES.get(code) or error.description or error.title or "Error"
-    render(resp, code, message, dict(error.headers or {}))
+    render(resp, code, message, dict(error.headers or {}), req.path)
 
 
 def _on_ncloud_error(req, resp, error: exception.NcloudError, params) -> None:
@@ -84,16 +90,16 @@ def _on_ncloud_error(req, resp, error: exception.NcloudError, params) -> None:
         # A 500-coded NcloudError (NoValidHost, RemoteError, ...) may carry another process's
         # internals; the user gets the generic message, the log gets the story.
         LOG.error("%s %s failed: %s: %s", req.method, req.path, type(error).__name__, error)
-        render(resp, 500, UNEXPECTED)
+        render(resp, 500, UNEXPECTED, path=req.path)
         return
     if code >= 500:
         LOG.warning("%s %s: %s", req.method, req.path, error)
-    render(resp, code, str(error))
+    render(resp, code, str(error), path=req.path)
 
 
 def _on_database_unavailable(req, resp, error: Exception, params) -> None:
     LOG.warning("%s %s: database unavailable: %s", req.method, req.path, error)
-    render(resp, 503, "The database is unavailable; retry later.")
+    render(resp, 503, "The database is unavailable; retry later.", path=req.path)
 
 
 def _is_transient(error: sa_exc.DBAPIError) -> bool:
@@ -117,9 +123,15 @@ def _on_pool_timeout(req, resp, error: sa_exc.TimeoutError, params) -> None:
     _on_database_unavailable(req, resp, error, params)
 
 
+def _on_key_repository_error(req, resp, error: Exception, params) -> None:
+    LOG.error("%s %s: %s", req.method, req.path, error)
+    render(resp, 503, "Identity is not set up on this API node (token keys); the operator has been told in "
+                      "the log.", path=req.path)
+
+
 def _on_unexpected(req, resp, error: Exception, params) -> None:
     LOG.exception("%s %s raised an unexpected error", req.method, req.path)
-    render(resp, 500, UNEXPECTED)
+    render(resp, 500, UNEXPECTED, path=req.path)
 
 
 def install(app: falcon.App) -> None:
@@ -131,3 +143,4 @@ def install(app: falcon.App) -> None:
     app.add_error_handler(DatabaseUnavailable, _on_database_unavailable)
     app.add_error_handler(sa_exc.DBAPIError, _on_database_error)
     app.add_error_handler(sa_exc.TimeoutError, _on_pool_timeout)
+    app.add_error_handler(KeyRepositoryError, _on_key_repository_error)

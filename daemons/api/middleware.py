@@ -7,6 +7,7 @@
   per request.
 - `NoAuthMiddleware` is the `noauth2` development strategy: the token `user:project` is trusted
   as it stands. Version documents and the health check need no token, as in Nova.
+- `TokenAuthMiddleware` is the `keystone` strategy: Identity tokens, validated on every request.
 - `MicroversionMiddleware` accepts and ignores the requested microversion for now and says which
   one was served, with `Vary`, on every versioned response.
 """
@@ -81,6 +82,28 @@ class NoAuthMiddleware:
 
 
 MAX_ID = 64  # user and project ids, as the database stores them
+
+
+class TokenAuthMiddleware:
+    """`[api] auth_strategy = keystone`: the X-Auth-Token is an Identity token, validated here.
+
+    Validation is local (the token keys) plus the database checks of identity/auth.py, on every
+    request: nothing is cached that could outlive a revocation.
+    """
+
+    def __init__(self, authenticator):
+        self.authenticator = authenticator
+
+    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        if not is_api_path(req.path):
+            return
+        identity = self.authenticator.validate((req.get_header("X-Auth-Token") or "").strip())
+        if identity.project is None:
+            raise Fault(401, "The request you have made requires authentication: use a project-scoped token.")
+        ctx: RequestContext = req.context.ctx
+        ctx.user_id = identity.user.id
+        ctx.project_id = identity.project.id
+        ctx.roles = identity.role_names
 
 
 class MicroversionMiddleware:

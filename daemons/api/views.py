@@ -37,6 +37,7 @@ class Urls:
 
     def __init__(self, root: str):
         root = root.rstrip("/")
+        self.root = root
         self.versioned = f"{root}/compute/v2.1"
         self.unversioned = f"{root}/compute"
 

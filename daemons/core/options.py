@@ -75,8 +75,9 @@ SECTIONS: dict[str, tuple[Opt, ...]] = {
         Opt("public_endpoint", str, "",
             "Base URL clients use to reach the API (links in responses). Empty: taken from the request."),
         Opt("auth_strategy", str, "noauth2",
-            "How requests are authenticated. noauth2 is a development mode: the token 'user:project' is "
-            "trusted as is, and user 'admin' is an administrator.", choices=("noauth2",)),
+            "How requests are authenticated. keystone: Identity tokens (POST /identity/v3/auth/tokens). "
+            "noauth2 is a development mode: the token 'user:project' is trusted as is, and user 'admin' "
+            "is an administrator.", choices=("noauth2", "keystone")),
         Opt("max_limit", int, 1000, "Largest page a list request returns.", minimum=1),
     ),
     "identity": (

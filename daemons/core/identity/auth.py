@@ -1,0 +1,283 @@
+"""Authentication: turn credentials into a token, and a token back into who is asking.
+
+`Authenticator.authenticate(auth)` takes the `auth` object of Keystone's POST /v3/auth/tokens
+(methods `password` and `token`, a project scope by id or by name and domain, or none) and
+returns the `Identity` it proves, with a token. `validate(text)` is what every API request runs:
+the token is decrypted with the local keys, then checked against the database for what may
+have changed since it was issued: a revocation, a disabled user or project, a removed role.
+Nothing of that is cached, so a revocation takes effect on the next request.
+
+Every failure to authenticate is the same 401 with the same message, whichever part was wrong
+(no such user, wrong password, no role on the project), as Keystone answers: a caller learns
+nothing about which names exist.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from ncloud.daemons.core import exception
+from ncloud.daemons.core.config import Config
+from ncloud.daemons.core.db.models import (
+    CatalogService,
+    Domain,
+    Endpoint,
+    Project,
+    RevocationEvent,
+    Role,
+    RoleAssignment,
+    User,
+    utcnow,
+)
+from ncloud.daemons.core.db.session import Database
+from ncloud.daemons.core.identity import passwords
+from ncloud.daemons.core.identity.tokens import Token, TokenNotValid, TokenProvider, new_audit_id
+
+UNAUTHORIZED = "The request you have made requires authentication."
+
+
+class Unauthorized(exception.NcloudError):
+    code = 401
+    message = UNAUTHORIZED
+
+
+class BadAuthRequest(exception.NcloudError):
+    code = 400
+    message = "{reason}"
+
+
+@dataclass(frozen=True)
+class Named:
+    id: str
+    name: str
+    domain_id: str | None = None
+    domain_name: str | None = None
+
+
+@dataclass(frozen=True)
+class Identity:
+    """A validated token and what it stands for now."""
+
+    token: Token
+    user: Named
+    project: Named | None
+    roles: tuple[Named, ...]
+
+    @property
+    def role_names(self) -> list[str]:
+        return [role.name for role in self.roles]
+
+
+class Authenticator:
+    def __init__(self, conf: Config, db: Database, provider: TokenProvider | None = None):
+        self.conf = conf
+        self.db = db
+        self.provider = provider or TokenProvider(conf.token_key_repository)
+
+    # -- issuing -------------------------------------------------------------------------------
+    def authenticate(self, auth: dict) -> tuple[str, Identity]:
+        """The token text and its identity for a Keystone `auth` object; Unauthorized or BadAuthRequest."""
+        identity = _object(auth, "identity", "auth")
+        methods = identity.get("methods")
+        if not isinstance(methods, list) or not methods or not all(isinstance(m, str) for m in methods):
+            raise BadAuthRequest(reason="Expecting to find methods in identity, a list of authentication methods.")
+        if len(methods) != 1 or methods[0] not in ("password", "token"):
+            raise Unauthorized(f"Unsupported authentication method(s): {', '.join(map(str, methods))}.")
+        with self.db.reader() as session:
+            if methods[0] == "password":
+                user = self._password(session, _object(identity, "password", "identity"))
+                audit_ids, expires_at = (), None
+            else:  # rescoping: the new token expires with the old one and shares its audit chain
+                previous = self._validated(session, _token_text(_object(identity, "token", "identity")))
+                user, audit_ids, expires_at = previous.user, previous.token.audit_ids[-1:], previous.token.expires_at
+            project = self._scope(session, auth.get("scope"), user)
+            roles = self._roles(session, user.id, project.id) if project else ()
+            if project and not roles:
+                raise Unauthorized()
+        now = dt.datetime.now(dt.UTC)
+        lifetime = now + dt.timedelta(seconds=self.conf.identity.token_expiration)
+        token = Token(user_id=user.id, methods=tuple(methods), project_id=project.id if project else None,
+                      expires_at=min(lifetime, expires_at) if expires_at else lifetime,
+                      audit_ids=(new_audit_id(), *audit_ids))
+        text = self.provider.issue(token)
+        issued = self.provider.validate(text)  # the issued time as the token itself carries it
+        return text, Identity(token=issued, user=user, project=project, roles=tuple(roles))
+
+    def _password(self, session: Session, password: dict) -> Named:
+        user_ref = _object(password, "user", "password")
+        secret = user_ref.get("password")
+        if not isinstance(secret, str):
+            raise BadAuthRequest(reason="Expecting to find password in user.")
+        query = select(User, Domain).join(Domain, Domain.id == User.domain_id)
+        if "id" in user_ref:
+            query = query.where(User.id == _text(user_ref, "id"))
+        elif "name" in user_ref:
+            query = query.where(User.name == _text(user_ref, "name"), *_domain_clause(user_ref, "user"))
+        else:
+            raise BadAuthRequest(reason="Expecting to find id or name in user.")
+        row = session.execute(query).first()
+        user, domain = row if row else (None, None)
+        if not passwords.verify(user.password_hash if user else None, secret) or not user.enabled \
+                or not domain.enabled:
+            raise Unauthorized()
+        return Named(user.id, user.name, domain.id, domain.name)
+
+    def _scope(self, session: Session, scope, user: Named) -> Named | None:
+        if scope is None or scope == "unscoped":
+            row = session.get(User, user.id)
+            if row.default_project_id and self._roles(session, user.id, row.default_project_id):
+                return self._project(session, select(Project).where(Project.id == row.default_project_id))
+            return None
+        if not isinstance(scope, dict) or set(scope) - {"project"} or not isinstance(scope.get("project"), dict):
+            raise BadAuthRequest(reason="Only project scope is supported: scope must be {\"project\": {...}}.")
+        project_ref = scope["project"]
+        if "id" in project_ref:
+            query = select(Project).where(Project.id == _text(project_ref, "id"))
+        elif "name" in project_ref:
+            query = select(Project).where(Project.name == _text(project_ref, "name"),
+                                          *_domain_clause(project_ref, "project", model=Project))
+        else:
+            raise BadAuthRequest(reason="Expecting to find id or name in project.")
+        project = self._project(session, query)
+        if project is None:
+            raise Unauthorized()
+        return project
+
+    @staticmethod
+    def _project(session: Session, query) -> Named | None:
+        row = session.execute(query.add_columns(Domain).join(Domain, Domain.id == Project.domain_id)).first()
+        if row is None or not row[0].enabled or not row[1].enabled:
+            return None
+        return Named(row[0].id, row[0].name, row[1].id, row[1].name)
+
+    @staticmethod
+    def _roles(session: Session, user_id: str, project_id: str) -> list[Named]:
+        rows = session.execute(select(Role.id, Role.name).join(RoleAssignment, RoleAssignment.role_id == Role.id)
+                               .where(RoleAssignment.user_id == user_id, RoleAssignment.project_id == project_id)
+                               .order_by(Role.name)).all()
+        return [Named(role_id, name) for role_id, name in rows]
+
+    # -- validating ----------------------------------------------------------------------------
+    def validate(self, text: str) -> Identity:
+        """The identity behind a token now; Unauthorized if it is not (or no longer) valid."""
+        with self.db.reader() as session:
+            return self._validated(session, text)
+
+    def _validated(self, session: Session, text: str) -> Identity:
+        try:
+            token = self.provider.validate(text)
+        except TokenNotValid as error:
+            raise Unauthorized(str(error)) from None
+        issued = token.issued_at.replace(tzinfo=None)
+        revoked = session.scalar(select(RevocationEvent.id).where(
+            or_(RevocationEvent.audit_id.in_(token.audit_ids),
+                (RevocationEvent.user_id == token.user_id) & (RevocationEvent.issued_before >= issued)
+                & (RevocationEvent.audit_id.is_(None)))).limit(1))
+        if revoked is not None:
+            raise Unauthorized("The token has been revoked.")
+        row = session.execute(select(User, Domain).join(Domain, Domain.id == User.domain_id)
+                              .where(User.id == token.user_id)).first()
+        if row is None or not row[0].enabled or not row[1].enabled:
+            raise Unauthorized()
+        user = Named(row[0].id, row[0].name, row[1].id, row[1].name)
+        project, roles = None, []
+        if token.project_id is not None:
+            project = self._project(session, select(Project).where(Project.id == token.project_id))
+            roles = self._roles(session, user.id, token.project_id) if project else []
+            if not roles:
+                raise Unauthorized()
+        return Identity(token=token, user=user, project=project, roles=tuple(roles))
+
+    def revoke(self, identity: Identity) -> None:
+        """Revoke this token and every token rescoped from it (their last audit id is its first)."""
+        with self.db.writer() as session:
+            session.add(RevocationEvent(audit_id=identity.token.audit_ids[0], user_id=identity.user.id,
+                                        issued_before=utcnow(),
+                                        expires_at=identity.token.expires_at.replace(tzinfo=None)))
+
+    def projects_of(self, user_id: str) -> list[Project]:
+        """The enabled projects the user has a role on, by name."""
+        with self.db.reader() as session:
+            return list(session.scalars(
+                select(Project).join(RoleAssignment, RoleAssignment.project_id == Project.id)
+                .where(RoleAssignment.user_id == user_id, Project.enabled.is_(True))
+                .distinct().order_by(Project.name)))
+
+    # -- the catalog ---------------------------------------------------------------------------
+    def catalog(self) -> list[dict]:
+        """Keystone's catalog: one entry per service, its enabled endpoints."""
+        with self.db.reader() as session:
+            rows = session.execute(select(CatalogService, Endpoint)
+                                   .join(Endpoint, Endpoint.service_id == CatalogService.id)
+                                   .where(CatalogService.enabled.is_(True), Endpoint.enabled.is_(True))
+                                   .order_by(CatalogService.type, Endpoint.interface)).all()
+        services: dict[str, dict] = {}
+        for service, endpoint in rows:
+            entry = services.setdefault(service.id, {"id": service.id, "type": service.type, "name": service.name,
+                                                     "endpoints": []})
+            entry["endpoints"].append({"id": endpoint.id, "interface": endpoint.interface,
+                                       "region_id": endpoint.region_id, "region": endpoint.region_id,
+                                       "url": endpoint.url})
+        return list(services.values())
+
+
+def token_body(identity: Identity, catalog: list[dict] | None) -> dict:
+    """The `token` document of Keystone's token responses."""
+    token = identity.token
+    body = {
+        "methods": list(token.methods),
+        "user": {"id": identity.user.id, "name": identity.user.name, "password_expires_at": None,
+                 "domain": {"id": identity.user.domain_id, "name": identity.user.domain_name}},
+        "audit_ids": list(token.audit_ids),
+        "expires_at": _iso(token.expires_at),
+        "issued_at": _iso(token.issued_at),
+    }
+    if identity.project is not None:
+        body["project"] = {"id": identity.project.id, "name": identity.project.name,
+                           "domain": {"id": identity.project.domain_id, "name": identity.project.domain_name}}
+        body["is_domain"] = False
+        body["roles"] = [{"id": role.id, "name": role.name} for role in identity.roles]
+        if catalog is not None:
+            body["catalog"] = catalog
+    return body
+
+
+def _iso(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.000000Z")
+
+
+def _object(parent: dict, key: str, where: str) -> dict:
+    value = parent.get(key) if isinstance(parent, dict) else None
+    if not isinstance(value, dict):
+        raise BadAuthRequest(reason=f"Expecting to find {key} in {where}. The server could not comply with the "
+                                    "request since it is either malformed or otherwise incorrect.")
+    return value
+
+
+def _text(parent: dict, key: str) -> str:
+    value = parent.get(key)
+    if not isinstance(value, str) or not value or len(value) > 255:
+        raise BadAuthRequest(reason=f"Invalid {key}: a string of 1 to 255 characters is expected.")
+    return value
+
+
+def _token_text(token_ref: dict) -> str:
+    value = token_ref.get("id")
+    if not isinstance(value, str):
+        raise BadAuthRequest(reason="Expecting to find id in token.")
+    return value
+
+
+def _domain_clause(ref: dict, what: str, model=User) -> list:
+    domain = ref.get("domain")
+    if not isinstance(domain, dict):
+        raise BadAuthRequest(reason=f"Expecting to find domain in {what}.")
+    if "id" in domain:
+        return [model.domain_id == _text(domain, "id")]
+    if "name" in domain:
+        return [Domain.name == _text(domain, "name")]
+    raise BadAuthRequest(reason="Expecting to find id or name in domain.")

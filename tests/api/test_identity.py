@@ -1,0 +1,162 @@
+"""Identity v3: version discovery, tokens (issue, validate, rescope, revoke), catalog, and the
+Compute API behind Identity tokens (`[api] auth_strategy = keystone`)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from falcon import testing
+from sqlalchemy import select
+
+from ncloud.daemons.api.app import create_app
+from ncloud.daemons.core import config, rpc
+from ncloud.daemons.core.db import migrate
+from ncloud.daemons.core.db.models import Project, Role, RoleAssignment, User
+from ncloud.daemons.core.db.session import Database
+from ncloud.daemons.core.identity import bootstrap, keys, passwords
+from ncloud.daemons.core.identity.auth import UNAUTHORIZED
+
+V3 = "/identity/v3"
+
+
+@pytest.fixture
+def cloud(tmp_path):
+    conf = config.load(None, environ={
+        "NCLOUD_DEFAULT__STATE_PATH": str(tmp_path), "NCLOUD_API__AUTH_STRATEGY": "keystone",
+        "NCLOUD_IDENTITY__ADMIN_PASSWORD": "adminpw", "NCLOUD_IDENTITY__PUBLIC_URL": "http://cloud.example:8774"})
+    db = Database(conf.database_url)
+    migrate.sync(db)
+    keys.setup(conf.token_key_repository, conf.identity.max_active_keys)
+    bootstrap.bootstrap(db, conf)
+    with db.writer() as session:  # alice: member of p1, no default project
+        session.add(Project(id="p1id", name="p1", domain_id="default"))
+        session.add(User(id="aliceid", name="alice", domain_id="default",
+                         password_hash=passwords.hash_secret("alicepw")))
+        session.flush()
+        member = session.scalar(select(Role.id).where(Role.name == "member"))
+        session.add(RoleAssignment(user_id="aliceid", project_id="p1id", role_id=member))
+    transport = rpc.Transport("memory://")
+    yield testing.TestClient(create_app(conf, db, transport))
+    transport.close()
+    db.dispose()
+
+
+def password_auth(user: str, password: str, project: str | None = None) -> dict:
+    auth = {"identity": {"methods": ["password"], "password": {
+        "user": {"name": user, "domain": {"name": "Default"}, "password": password}}}}
+    if project:
+        auth["scope"] = {"project": {"name": project, "domain": {"id": "default"}}}
+    return {"auth": auth}
+
+
+def issue(client, body) -> tuple[str, dict]:
+    result = client.simulate_post(f"{V3}/auth/tokens", json=body)
+    assert result.status_code == 201, result.json
+    return result.headers["X-Subject-Token"], result.json["token"]
+
+
+def test_version_documents_are_keystones(cloud):
+    versions = cloud.simulate_get("/identity")
+    assert versions.status_code == 300
+    (version,) = versions.json["versions"]["values"]
+    assert version["id"].startswith("v3.") and version["status"] == "stable"
+    assert version["links"][0]["href"] == "http://falconframework.org/identity/v3/"  # the URL the client used
+    assert cloud.simulate_get(V3).json["version"] == version
+
+
+def test_a_password_token_scoped_to_a_project_carries_roles_and_the_catalog(cloud):
+    text, token = issue(cloud, password_auth("admin", "adminpw", "admin"))
+    assert token["methods"] == ["password"]
+    assert (token["user"]["name"], token["user"]["domain"]) == ("admin", {"id": "default", "name": "Default"})
+    assert token["project"]["name"] == "admin" and token["roles"] == [{"id": token["roles"][0]["id"], "name": "admin"}]
+    expires = dt.datetime.strptime(token["expires_at"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.UTC)
+    assert dt.timedelta(minutes=59) < expires - dt.datetime.now(dt.UTC) <= dt.timedelta(hours=1)
+    catalog = {entry["type"]: entry for entry in token["catalog"]}
+    assert set(catalog) == {"compute", "image", "identity"}
+    compute = {endpoint["interface"]: endpoint for endpoint in catalog["compute"]["endpoints"]}
+    assert set(compute) == {"public", "internal", "admin"}
+    assert compute["public"]["url"] == "http://cloud.example:8774/compute/v2.1"
+    assert compute["public"]["region"] == compute["public"]["region_id"] == "RegionOne"
+    assert len(text) < 300 and "=" not in text
+
+
+def test_wrong_password_and_unknown_user_get_the_same_401(cloud):
+    wrong = cloud.simulate_post(f"{V3}/auth/tokens", json=password_auth("admin", "nope", "admin"))
+    nobody = cloud.simulate_post(f"{V3}/auth/tokens", json=password_auth("nobody", "nope", "admin"))
+    no_role = cloud.simulate_post(f"{V3}/auth/tokens", json=password_auth("alice", "alicepw", "admin"))
+    expected = {"error": {"code": 401, "message": UNAUTHORIZED, "title": "Unauthorized"}}
+    for result in (wrong, nobody, no_role):
+        assert (result.status_code, result.json) == (401, expected)
+        assert "X-Subject-Token" not in result.headers
+
+
+@pytest.mark.parametrize("body", [
+    {}, {"auth": "x"}, {"auth": {}}, {"auth": {"identity": {"methods": "password"}}},
+    {"auth": {"identity": {"methods": ["password"]}}},
+    {"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": "admin", "password": "x"}}}}},
+    {"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": "admin", "domain": {}}}}}},
+    {"auth": {"identity": {"methods": ["password"], "password": {"user": {"id": 7, "password": "x"}}}}},
+    {"auth": {**password_auth("admin", "adminpw")["auth"], "scope": {"domain": {"id": "default"}}}},
+])
+def test_malformed_auth_bodies_are_400_in_keystones_shape(cloud, body):
+    result = cloud.simulate_post(f"{V3}/auth/tokens", json=body)
+    assert result.status_code == 400, result.json
+    assert result.json["error"]["code"] == 400 and result.json["error"]["title"] == "Bad Request"
+
+
+def test_not_json_is_400(cloud):
+    result = cloud.simulate_post(f"{V3}/auth/tokens", body="{nope", headers={"Content-Type": "application/json"})
+    assert result.status_code == 400 and "error" in result.json
+
+
+def test_unscoped_then_rescoped_with_the_token_method(cloud):
+    unscoped, body = issue(cloud, password_auth("alice", "alicepw"))
+    assert "project" not in body and "catalog" not in body and "roles" not in body
+    scoped, rescoped = issue(cloud, {"auth": {"identity": {"methods": ["token"], "token": {"id": unscoped}},
+                                              "scope": {"project": {"id": "p1id"}}}})
+    assert rescoped["project"]["id"] == "p1id" and [r["name"] for r in rescoped["roles"]] == ["member"]
+    assert rescoped["expires_at"] <= body["expires_at"]
+    assert rescoped["audit_ids"][1] == body["audit_ids"][0]  # the audit chain
+
+
+def test_validate_and_revoke_a_token(cloud):
+    admin, _ = issue(cloud, password_auth("admin", "adminpw", "admin"))
+    alice, _ = issue(cloud, password_auth("alice", "alicepw", "p1"))
+    shown = cloud.simulate_get(f"{V3}/auth/tokens", headers={"X-Auth-Token": admin, "X-Subject-Token": alice})
+    assert shown.status_code == 200 and shown.json["token"]["user"]["name"] == "alice"
+    assert shown.headers["X-Subject-Token"] == alice
+    head = cloud.simulate_head(f"{V3}/auth/tokens", headers={"X-Auth-Token": alice, "X-Subject-Token": alice})
+    assert head.status_code == 200
+    not_hers = cloud.simulate_get(f"{V3}/auth/tokens", headers={"X-Auth-Token": alice, "X-Subject-Token": admin})
+    assert not_hers.status_code == 404
+
+    assert cloud.simulate_get("/compute/v2.1/flavors", headers={"X-Auth-Token": alice}).status_code == 200
+    revoked = cloud.simulate_delete(f"{V3}/auth/tokens", headers={"X-Auth-Token": admin, "X-Subject-Token": alice})
+    assert revoked.status_code == 204
+    gone = cloud.simulate_get(f"{V3}/auth/tokens", headers={"X-Auth-Token": admin, "X-Subject-Token": alice})
+    assert (gone.status_code, gone.json["error"]["message"]) == (404, "Could not find token.")
+    refused = cloud.simulate_get("/compute/v2.1/flavors", headers={"X-Auth-Token": alice})
+    assert refused.status_code == 401 and refused.json["unauthorized"]["code"] == 401  # Nova's shape there
+
+
+def test_the_compute_api_wants_a_valid_scoped_token(cloud):
+    scoped, _ = issue(cloud, password_auth("alice", "alicepw", "p1"))
+    unscoped, _ = issue(cloud, password_auth("alice", "alicepw"))
+    tampered = scoped[:-8] + ("AAAAAAAA" if not scoped.endswith("AAAAAAAA") else "BBBBBBBB")
+    for token in ("", unscoped, tampered, "alice:p1"):
+        result = cloud.simulate_get("/compute/v2.1/servers", headers={"X-Auth-Token": token})
+        assert result.status_code == 401, token
+    servers = cloud.simulate_get("/compute/v2.1/servers", headers={"X-Auth-Token": scoped})
+    assert servers.status_code == 200 and servers.json == {"servers": []}
+    services = cloud.simulate_get("/compute/v2.1/os-services", headers={"X-Auth-Token": scoped})
+    assert services.status_code == 403  # a member is not an admin
+
+
+def test_catalog_and_projects_of_the_caller(cloud):
+    alice, _ = issue(cloud, password_auth("alice", "alicepw", "p1"))
+    catalog = cloud.simulate_get(f"{V3}/auth/catalog", headers={"X-Auth-Token": alice})
+    assert {entry["type"] for entry in catalog.json["catalog"]} == {"compute", "image", "identity"}
+    projects = cloud.simulate_get(f"{V3}/auth/projects", headers={"X-Auth-Token": alice})
+    assert [(p["id"], p["name"]) for p in projects.json["projects"]] == [("p1id", "p1")]
+    assert cloud.simulate_get(f"{V3}/auth/catalog").status_code == 401
