@@ -1,0 +1,97 @@
+"""The stock `openstack` CLI and openstacksdk against ncloud's Identity: the compatibility that counts.
+
+A real API server (waitress, the whole app, `[api] auth_strategy = keystone`) on a free port,
+driven by python-openstackclient as a subprocess and by openstacksdk, unmodified.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import openstack
+import pytest
+
+from ncloud.daemons.api.service import APIServer
+from ncloud.daemons.core import bootstrap as seed
+from ncloud.daemons.core import config, rpc
+from ncloud.daemons.core.db import migrate
+from ncloud.daemons.core.db.session import Database
+from ncloud.daemons.core.identity import bootstrap, keys
+from tests.servers import free_port
+
+OPENSTACK = str(Path(sys.executable).parent / "openstack")
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory):
+    state = tmp_path_factory.mktemp("identity-clients")
+    port = free_port()
+    conf = config.load(None, environ={
+        "NCLOUD_DEFAULT__STATE_PATH": str(state), "NCLOUD_API__AUTH_STRATEGY": "keystone",
+        "NCLOUD_API__BIND_HOST": "127.0.0.1", "NCLOUD_API__BIND_PORT": str(port),
+        "NCLOUD_IDENTITY__ADMIN_PASSWORD": "adminpw", "NCLOUD_IDENTITY__PUBLIC_URL": f"http://127.0.0.1:{port}"})
+    db = Database(conf.database_url)
+    migrate.sync(db)
+    seed.ensure_defaults(db)
+    keys.setup(conf.token_key_repository, conf.identity.max_active_keys)
+    bootstrap.bootstrap(db, conf)
+    transport = rpc.Transport("memory://")
+    server = APIServer(conf, db, transport)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+    transport.close()
+    db.dispose()
+
+
+def openstack_cli(api: str, *args: str, password: str = "adminpw") -> subprocess.CompletedProcess:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("OS_")}
+    env.update(OS_AUTH_URL=f"{api}/identity/v3", OS_USERNAME="admin", OS_PASSWORD=password,
+               OS_PROJECT_NAME="admin", OS_USER_DOMAIN_NAME="Default", OS_PROJECT_DOMAIN_NAME="Default",
+               OS_IDENTITY_API_VERSION="3", OS_REGION_NAME="RegionOne", OS_INTERFACE="public")
+    return subprocess.run([OPENSTACK, *args], capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_token_issue_and_catalog_list(api):
+    issued = openstack_cli(api, "token", "issue", "-f", "value", "-c", "id", "-c", "project_id")
+    assert issued.returncode == 0, issued.stderr
+    token, project_id = issued.stdout.split()
+    catalog = openstack_cli(api, "catalog", "list", "-f", "value", "-c", "Type")
+    assert catalog.returncode == 0, catalog.stderr
+    assert set(catalog.stdout.split()) == {"compute", "image", "identity"}
+    shown = openstack_cli(api, "catalog", "show", "compute", "-f", "json")
+    endpoints = {(e["interface"], e["region"]): e["url"] for e in json.loads(shown.stdout)["endpoints"]}
+    assert endpoints == {(face, "RegionOne"): f"{api}/compute/v2.1" for face in ("public", "internal", "admin")}
+    assert httpx.get(f"{api}/compute/v2.1/flavors", headers={"X-Auth-Token": token}).status_code == 200
+
+
+def test_a_revoked_token_is_refused(api):
+    token = openstack_cli(api, "token", "issue", "-f", "value", "-c", "id").stdout.strip()
+    assert httpx.get(f"{api}/compute/v2.1/servers", headers={"X-Auth-Token": token}).status_code == 200
+    revoked = openstack_cli(api, "token", "revoke", token)
+    assert revoked.returncode == 0, revoked.stderr
+    refused = httpx.get(f"{api}/compute/v2.1/servers", headers={"X-Auth-Token": token})
+    assert refused.status_code == 401 and refused.json()["unauthorized"]["message"] == "The token has been revoked."
+
+
+def test_a_wrong_password_is_a_clear_401(api):
+    result = openstack_cli(api, "flavor", "list", password="wrong")
+    assert result.returncode != 0
+    assert "The request you have made requires authentication. (HTTP 401)" in result.stderr
+
+
+def test_openstacksdk_connects_and_lists(api):
+    conn = openstack.connect(auth_url=f"{api}/identity/v3", username="admin", password="adminpw",
+                             project_name="admin", user_domain_name="Default", project_domain_name="Default",
+                             region_name="RegionOne")
+    try:
+        assert {flavor.name for flavor in conn.compute.flavors()} == {"m1.tiny", "m1.small", "m1.medium"}
+        assert list(conn.compute.servers()) == []
+        assert conn.current_project_id == conn.session.get_project_id()
+    finally:
+        conn.close()
