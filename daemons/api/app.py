@@ -15,6 +15,7 @@ Identity v3 (identity/resources.py):
     GET  /identity, /identity/v3          version documents (no token needed)
     POST, GET, HEAD, DELETE /identity/v3/auth/tokens
     GET  /identity/v3/auth/catalog, /identity/v3/auth/projects
+    domains, projects, users, roles, role assignments (identity/admin.py)
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from __future__ import annotations
 import falcon
 
 from ncloud.daemons.api import errors, middleware
+from ncloud.daemons.api.identity import admin as identity_admin
 from ncloud.daemons.api.identity import resources as identity
 from ncloud.daemons.api.resources import flavors, health, hypervisors, servers, services, versions
 from ncloud.daemons.core.config import Config
@@ -61,6 +63,17 @@ def create_app(conf: Config, db: Database, transport: Transport) -> falcon.App:
     app.add_route(f"{identity.PREFIX}/auth/tokens", identity.Tokens(authenticator, public))
     app.add_route(f"{identity.PREFIX}/auth/catalog", identity.Catalog(authenticator, public))
     app.add_route(f"{identity.PREFIX}/auth/projects", identity.AuthProjects(authenticator, public))
+    for path, resource in (
+            ("/domains", identity_admin.Domains), ("/domains/{domain_id}", identity_admin.DomainItem),
+            ("/projects", identity_admin.Projects), ("/projects/{project_id}", identity_admin.ProjectItem),
+            ("/projects/{project_id}/users/{user_id}/roles", identity_admin.ProjectUserRoles),
+            ("/projects/{project_id}/users/{user_id}/roles/{role_id}", identity_admin.ProjectUserRole),
+            ("/users", identity_admin.Users), ("/users/{user_id}", identity_admin.UserItem),
+            ("/users/{user_id}/password", identity_admin.UserPassword),
+            ("/users/{user_id}/projects", identity_admin.UserProjects),
+            ("/roles", identity_admin.Roles), ("/roles/{role_id}", identity_admin.RoleItem),
+            ("/role_assignments", identity_admin.RoleAssignments)):
+        app.add_route(identity.PREFIX + path, resource(authenticator, public))
 
     app.add_route(f"{PREFIX}/os-services", services.Services(conf, db))
     app.add_route(f"{PREFIX}/os-hypervisors", hypervisors.Hypervisors(conf, db))

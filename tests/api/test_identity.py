@@ -160,3 +160,95 @@ def test_catalog_and_projects_of_the_caller(cloud):
     projects = cloud.simulate_get(f"{V3}/auth/projects", headers={"X-Auth-Token": alice})
     assert [(p["id"], p["name"]) for p in projects.json["projects"]] == [("p1id", "p1")]
     assert cloud.simulate_get(f"{V3}/auth/catalog").status_code == 401
+
+
+# -- administration: domains, projects, users, roles, assignments ---------------------------------
+
+def admin_headers(cloud) -> dict:
+    return {"X-Auth-Token": issue(cloud, password_auth("admin", "adminpw", "admin"))[0]}
+
+
+def test_project_user_and_role_assignment_life_cycle(cloud):
+    admin = admin_headers(cloud)
+    project = cloud.simulate_post(f"{V3}/projects", json={"project": {"name": "demo", "description": "d"}},
+                                  headers=admin)
+    assert project.status_code == 201 and project.json["project"]["domain_id"] == "default"
+    project_id = project.json["project"]["id"]
+    user = cloud.simulate_post(f"{V3}/users", json={"user": {"name": "bob", "password": "bobpw"}}, headers=admin)
+    assert user.status_code == 201 and "password" not in user.json["user"]
+    user_id = user.json["user"]["id"]
+    member = cloud.simulate_get(f"{V3}/roles", params={"name": "member"}, headers=admin).json["roles"][0]["id"]
+    grant = f"{V3}/projects/{project_id}/users/{user_id}/roles/{member}"
+    assert cloud.simulate_head(grant, headers=admin).status_code == 404
+    assert cloud.simulate_put(grant, headers=admin).status_code == 204
+    assert cloud.simulate_put(grant, headers=admin).status_code == 204  # granting twice is harmless
+    assert cloud.simulate_head(grant, headers=admin).status_code == 204
+
+    bob, body = issue(cloud, password_auth("bob", "bobpw", "demo"))
+    assert [role["name"] for role in body["roles"]] == ["member"]
+    assert cloud.simulate_get(f"{V3}/users/{user_id}", headers={"X-Auth-Token": bob}).status_code == 200
+    assert cloud.simulate_get(f"{V3}/projects/{project_id}", headers={"X-Auth-Token": bob}).status_code == 200
+
+    assert cloud.simulate_delete(grant, headers=admin).status_code == 204
+    # bob's token named a project on which he now has no role: refused at once
+    assert cloud.simulate_get("/compute/v2.1/servers", headers={"X-Auth-Token": bob}).status_code == 401
+    assert cloud.simulate_delete(f"{V3}/users/{user_id}", headers=admin).status_code == 204
+    assert cloud.simulate_get(f"{V3}/users/{user_id}", headers=admin).status_code == 404
+    assert cloud.simulate_delete(f"{V3}/projects/{project_id}", headers=admin).status_code == 204
+
+
+def test_members_cannot_administer_identity_or_look_at_others(cloud):
+    alice = {"X-Auth-Token": issue(cloud, password_auth("alice", "alicepw", "p1"))[0]}
+    admin_id = cloud.simulate_get(f"{V3}/users", params={"name": "admin"}, headers=admin_headers(cloud)).json
+    admin_id = admin_id["users"][0]["id"]
+    for method, path, body in (
+            ("POST", f"{V3}/users", {"user": {"name": "x"}}), ("GET", f"{V3}/users", None),
+            ("POST", f"{V3}/projects", {"project": {"name": "x"}}), ("GET", f"{V3}/projects", None),
+            ("GET", f"{V3}/users/{admin_id}", None), ("GET", f"{V3}/roles", None),
+            ("PATCH", f"{V3}/users/aliceid", {"user": {"enabled": True}}), ("GET", f"{V3}/domains", None)):
+        result = cloud.simulate_request(method, path, json=body, headers=alice)
+        assert result.status_code == 403, (method, path)
+        assert result.json["error"]["message"].startswith("You are not authorized to perform the requested action")
+    assert cloud.simulate_get(f"{V3}/users/aliceid", headers=alice).status_code == 200
+    assert cloud.simulate_get(f"{V3}/domains/default", headers=alice).status_code == 200
+
+
+@pytest.mark.parametrize("path, body", [
+    ("projects", {"project": {}}), ("projects", {"project": {"name": ""}}), ("projects", {"project": {"name": 7}}),
+    ("projects", {"project": {"name": "x" * 65}}), ("projects", {"project": {"name": "x", "domain_id": "nope"}}),
+    ("projects", {"projects": {"name": "x"}}), ("users", {"user": {"name": "x", "enabled": "yes"}}),
+    ("roles", {"role": {"name": "x", "domain_id": "d"}}), ("users", []),
+])
+def test_bad_admin_bodies_are_400(cloud, path, body):
+    result = cloud.simulate_post(f"{V3}/{path}", json=body, headers=admin_headers(cloud))
+    assert result.status_code == 400, result.json
+    assert result.json["error"]["title"] == "Bad Request"
+
+
+def test_duplicates_are_409_and_unknown_ids_404(cloud):
+    admin = admin_headers(cloud)
+    assert cloud.simulate_post(f"{V3}/projects", json={"project": {"name": "p1"}}, headers=admin).status_code == 409
+    assert cloud.simulate_post(f"{V3}/users", json={"user": {"name": "alice"}}, headers=admin).status_code == 409
+    assert cloud.simulate_post(f"{V3}/roles", json={"role": {"name": "member"}}, headers=admin).status_code == 409
+    assert cloud.simulate_get(f"{V3}/projects/nope", headers=admin).status_code == 404
+    assert cloud.simulate_put(f"{V3}/projects/p1id/users/nope/roles/nope", headers=admin).json["error"]["message"] \
+        == "Could not find user: nope."
+
+
+def test_disabling_a_user_or_changing_a_password_ends_their_tokens(cloud):
+    admin = admin_headers(cloud)
+    alice, _ = issue(cloud, password_auth("alice", "alicepw", "p1"))
+    changed = cloud.simulate_post(f"{V3}/users/aliceid/password", headers={"X-Auth-Token": alice},
+                                  json={"user": {"password": "newpw", "original_password": "wrong"}})
+    assert changed.status_code == 401
+    changed = cloud.simulate_post(f"{V3}/users/aliceid/password", headers={"X-Auth-Token": alice},
+                                  json={"user": {"password": "newpw", "original_password": "alicepw"}})
+    assert changed.status_code == 204
+    assert cloud.simulate_get("/compute/v2.1/servers", headers={"X-Auth-Token": alice}).status_code == 401
+    assert cloud.simulate_post(f"{V3}/auth/tokens", json=password_auth("alice", "alicepw", "p1")).status_code == 401
+    alice, _ = issue(cloud, password_auth("alice", "newpw", "p1"))
+    assert cloud.simulate_get("/compute/v2.1/servers", headers={"X-Auth-Token": alice}).status_code == 200
+    disabled = cloud.simulate_patch(f"{V3}/users/aliceid", json={"user": {"enabled": False}}, headers=admin)
+    assert disabled.status_code == 200 and disabled.json["user"]["enabled"] is False
+    assert cloud.simulate_get("/compute/v2.1/servers", headers={"X-Auth-Token": alice}).status_code == 401
+    assert cloud.simulate_post(f"{V3}/auth/tokens", json=password_auth("alice", "newpw", "p1")).status_code == 401

@@ -95,3 +95,27 @@ def test_openstacksdk_connects_and_lists(api):
         assert conn.current_project_id == conn.session.get_project_id()
     finally:
         conn.close()
+
+
+def test_an_admin_creates_a_project_and_a_user_who_then_logs_in(api):
+    assert openstack_cli(api, "project", "create", "demo").returncode == 0
+    created = openstack_cli(api, "user", "create", "--password", "alicepw", "--project", "demo", "alice",
+                            "-f", "value", "-c", "id")
+    assert created.returncode == 0, created.stderr
+    added = openstack_cli(api, "role", "add", "--project", "demo", "--user", "alice", "member")
+    assert added.returncode == 0, added.stderr
+    listed = openstack_cli(api, "role", "assignment", "list", "--project", "demo", "--names", "-f", "value",
+                           "-c", "Role", "-c", "User", "-c", "Project")
+    assert listed.stdout.split() == ["member", "alice@Default", "demo@Default"]
+
+    env = {key: value for key, value in os.environ.items() if not key.startswith("OS_")}
+    env.update(OS_AUTH_URL=f"{api}/identity/v3", OS_USERNAME="alice", OS_PASSWORD="alicepw", OS_PROJECT_NAME="demo",
+               OS_USER_DOMAIN_NAME="Default", OS_PROJECT_DOMAIN_NAME="Default", OS_IDENTITY_API_VERSION="3")
+    as_alice = subprocess.run([OPENSTACK, "token", "issue", "-f", "value", "-c", "user_id"], capture_output=True,
+                              text=True, env=env, timeout=120)
+    assert as_alice.returncode == 0 and as_alice.stdout.strip() == created.stdout.strip(), as_alice.stderr
+    refused = subprocess.run([OPENSTACK, "user", "create", "mallory"], capture_output=True, text=True, env=env,
+                             timeout=120)
+    assert refused.returncode != 0
+    assert "You are not authorized to perform the requested action: identity:create_user." in refused.stderr
+    assert openstack_cli(api, "project", "create", "demo").returncode != 0  # a duplicate: 409

@@ -68,8 +68,12 @@ class TokenProvider:
         self._loaded_at: int | None = None
 
     def issue(self, token: Token) -> str:
+        # The issue time in microseconds: Fernet's own timestamp has whole seconds, too coarse to
+        # tell a token issued just after a revocation (a new password) from one issued before it.
+        issued_us = int(dt.datetime.now(dt.UTC).timestamp() * 1_000_000)
         payload = [PAYLOAD_VERSION, token.user_id, list(token.methods), token.project_id,
-                   int(token.expires_at.timestamp()), list(token.audit_ids), token.application_credential_id]
+                   int(token.expires_at.timestamp()), list(token.audit_ids), token.application_credential_id,
+                   issued_us]
         encrypted = self._keys().encrypt(json.dumps(payload, separators=(",", ":")).encode())
         return encrypted.decode().rstrip("=")  # as Keystone's: no padding, safe in a header and a URL
 
@@ -86,16 +90,15 @@ class TokenProvider:
                 fernet = self._keys(force=True)  # issued with a key promoted since we loaded ours?
                 plain = fernet.decrypt(raw)
             payload = json.loads(plain)
-            issued = fernet.extract_timestamp(raw)
         except (InvalidToken, ValueError, TypeError):
             raise TokenNotValid() from None
-        if not isinstance(payload, list) or len(payload) != 7 or payload[0] != PAYLOAD_VERSION:
+        if not isinstance(payload, list) or len(payload) != 8 or payload[0] != PAYLOAD_VERSION:
             raise TokenNotValid()
-        _, user_id, methods, project_id, expires, audit_ids, app_cred = payload
+        _, user_id, methods, project_id, expires, audit_ids, app_cred, issued_us = payload
         token = Token(user_id=user_id, methods=tuple(methods), project_id=project_id,
                       expires_at=dt.datetime.fromtimestamp(expires, dt.UTC), audit_ids=tuple(audit_ids),
                       application_credential_id=app_cred,
-                      issued_at=dt.datetime.fromtimestamp(issued, dt.UTC))
+                      issued_at=dt.datetime.fromtimestamp(issued_us / 1_000_000, dt.UTC))
         if token.expires_at <= (now or dt.datetime.now(dt.UTC)):
             raise TokenExpired()
         return token

@@ -1,0 +1,490 @@
+"""Identity v3 administration: domains, projects, users, roles and role assignments on projects.
+
+Keystone's paths, bodies and status codes, because the `openstack` CLI resolves names through
+them (`role add --project p --user u member` looks each name up, then PUTs the assignment). Who
+may do what follows Keystone's defaults for a cloud without system scope: an `admin` of any
+project administers identity; anyone may read their own user, their own project and its domain,
+and change their own password. Everything else is 403 with Keystone's message.
+
+Deleting or disabling a user revokes every token it holds (a revocation event by user), so the
+change takes effect on the next request everywhere.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import falcon
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+
+from ncloud.daemons.api import validation
+from ncloud.daemons.api.errors import Fault
+from ncloud.daemons.api.identity.resources import PREFIX, _Authenticated, _base
+from ncloud.daemons.api.validation import Schema
+from ncloud.daemons.core.db.models import Domain, Project, RevocationEvent, Role, RoleAssignment, User, utcnow
+from ncloud.daemons.core.identity import passwords
+from ncloud.daemons.core.identity.auth import Identity
+from ncloud.daemons.core.identity.bootstrap import DEFAULT_DOMAIN_ID, new_id
+
+_name = {"type": "string", "minLength": 1, "maxLength": 255}
+_text = {"type": ["string", "null"], "maxLength": 65535}
+_id = {"type": "string", "minLength": 1, "maxLength": 64}
+_bool = {"type": "boolean"}
+
+
+def _body(key: str, properties: dict, required: tuple[str, ...] = ()) -> Schema:
+    inner = {"type": "object", "properties": properties, **({"required": list(required)} if required else {})}
+    return Schema({"type": "object", "required": [key], "additionalProperties": False, "properties": {key: inner}})
+
+
+PROJECT_CREATE = _body("project", {"name": {**_name, "maxLength": 64}, "domain_id": _id, "description": _text,
+                                   "enabled": _bool, "is_domain": {"enum": [False]},
+                                   "parent_id": {"type": ["string", "null"]}, "tags": {"type": "array"},
+                                   "options": {"type": "object"}}, ("name",))
+PROJECT_UPDATE = _body("project", {"name": {**_name, "maxLength": 64}, "description": _text, "enabled": _bool,
+                                   "tags": {"type": "array"}, "options": {"type": "object"}})
+USER_CREATE = _body("user", {"name": _name, "domain_id": _id, "password": {"type": ["string", "null"]},
+                             "enabled": _bool, "default_project_id": {"type": ["string", "null"]},
+                             "description": _text, "email": {"type": ["string", "null"], "maxLength": 255},
+                             "options": {"type": "object"}}, ("name",))
+USER_UPDATE = _body("user", {"name": _name, "password": {"type": ["string", "null"]}, "enabled": _bool,
+                             "default_project_id": {"type": ["string", "null"]}, "description": _text,
+                             "email": {"type": ["string", "null"], "maxLength": 255}, "options": {"type": "object"}})
+PASSWORD_CHANGE = _body("user", {"password": {"type": "string", "minLength": 1},
+                                 "original_password": {"type": "string"}}, ("password", "original_password"))
+ROLE_CREATE = _body("role", {"name": _name, "description": _text, "domain_id": {"type": "null"},
+                             "options": {"type": "object"}}, ("name",))
+
+
+def _forbidden(action: str) -> Fault:
+    return Fault(403, f"You are not authorized to perform the requested action: identity:{action}.")
+
+
+def _not_found(kind: str, ident: str) -> Fault:
+    return Fault(404, f"Could not find {kind}: {ident}.")
+
+
+def _conflict(kind: str) -> Fault:
+    return Fault(409, f"Conflict occurred attempting to store {kind} - Duplicate entry found with name at domain "
+                      "ID default.")
+
+
+def is_admin(caller: Identity) -> bool:
+    return "admin" in caller.role_names
+
+
+def _links(base: str, collection: str, ident: str) -> dict:
+    return {"self": f"{base}{PREFIX}/{collection}/{ident}"}
+
+
+def _list_links(base: str, collection: str) -> dict:
+    return {"self": f"{base}{PREFIX}/{collection}", "previous": None, "next": None}
+
+
+def domain_view(domain: Domain, base: str) -> dict:
+    return {"id": domain.id, "name": domain.name, "description": domain.description or "",
+            "enabled": domain.enabled, "tags": [], "options": {}, "links": _links(base, "domains", domain.id)}
+
+
+def project_view(project: Project, base: str) -> dict:
+    extra = project.extra or {}
+    return {"id": project.id, "name": project.name, "domain_id": project.domain_id,
+            "description": project.description or "", "enabled": project.enabled, "parent_id": project.domain_id,
+            "is_domain": False, "tags": extra.get("tags", []), "options": extra.get("options", {}),
+            "links": _links(base, "projects", project.id)}
+
+
+def user_view(user: User, base: str) -> dict:
+    view = {"id": user.id, "name": user.name, "domain_id": user.domain_id, "enabled": user.enabled,
+            "password_expires_at": None, "options": (user.extra or {}).get("options", {}),
+            "links": _links(base, "users", user.id)}
+    for optional in ("default_project_id", "description", "email"):
+        if getattr(user, optional) is not None:
+            view[optional] = getattr(user, optional)
+    return view
+
+
+def role_view(role: Role, base: str) -> dict:
+    return {"id": role.id, "name": role.name, "domain_id": None, "description": role.description,
+            "options": {}, "links": _links(base, "roles", role.id)}
+
+
+class _Admin(_Authenticated):
+    """Shared by the resources below: the caller, the database, the base URL."""
+
+    @property
+    def db(self):
+        return self.auth.db
+
+    def base(self, req: falcon.Request) -> str:
+        return _base(req, self.public_endpoint)
+
+    def admin(self, req: falcon.Request, action: str) -> Identity:
+        caller = self.caller(req)
+        if not is_admin(caller):
+            raise _forbidden(action)
+        return caller
+
+
+# Longer than any token lives ([identity] token_expiration is at most this in practice): after it,
+# no token the event could match is still valid, so it may be purged.
+_MAX_TOKEN_LIFETIME = dt.timedelta(days=7)
+
+
+def _revoke_user_tokens(session, user_id: str) -> None:
+    now = utcnow()
+    session.add(RevocationEvent(user_id=user_id, issued_before=now, expires_at=now + _MAX_TOKEN_LIFETIME))
+
+
+
+
+def _domain_id(session, requested: str | None) -> str:
+    domain_id = requested or DEFAULT_DOMAIN_ID
+    if session.get(Domain, domain_id) is None:
+        raise Fault(400, f"Could not find domain: {domain_id}.")
+    return domain_id
+
+
+# -- domains -----------------------------------------------------------------------------------
+
+class Domains(_Admin):
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        self.admin(req, "list_domains")
+        query = select(Domain).order_by(Domain.name)
+        if "name" in req.params:
+            query = query.where(Domain.name == req.get_param("name"))
+        if "enabled" in req.params:
+            query = query.where(Domain.enabled.is_(req.get_param_as_bool("enabled")))
+        with self.db.reader() as session:
+            rows = session.scalars(query).all()
+        base = self.base(req)
+        resp.media = {"domains": [domain_view(row, base) for row in rows], "links": _list_links(base, "domains")}
+
+
+class DomainItem(_Admin):
+    def on_get(self, req: falcon.Request, resp: falcon.Response, domain_id: str) -> None:
+        caller = self.caller(req)
+        with self.db.reader() as session:
+            domain = session.get(Domain, domain_id)
+        own = caller.project is not None and domain is not None and caller.project.domain_id == domain.id
+        visible = domain is not None and (is_admin(caller) or own)
+        if not visible:
+            if not is_admin(caller):
+                raise _forbidden("get_domain")
+            raise _not_found("domain", domain_id)
+        resp.media = {"domain": domain_view(domain, self.base(req))}
+
+
+# -- projects ----------------------------------------------------------------------------------
+
+class Projects(_Admin):
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        self.admin(req, "list_projects")
+        query = select(Project).order_by(Project.name)
+        for param, column in (("name", Project.name), ("domain_id", Project.domain_id)):
+            if param in req.params:
+                query = query.where(column == req.get_param(param))
+        if "enabled" in req.params:
+            query = query.where(Project.enabled.is_(req.get_param_as_bool("enabled")))
+        with self.db.reader() as session:
+            rows = session.scalars(query).all()
+        base = self.base(req)
+        resp.media = {"projects": [project_view(row, base) for row in rows], "links": _list_links(base, "projects")}
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        self.admin(req, "create_project")
+        body = validation.read_json(req)
+        PROJECT_CREATE.validate(body)
+        ref = body["project"]
+        try:
+            with self.db.writer() as session:
+                project = Project(id=new_id(), name=ref["name"], domain_id=_domain_id(session, ref.get("domain_id")),
+                                  description=ref.get("description"), enabled=ref.get("enabled", True),
+                                  extra={"tags": ref.get("tags", []), "options": ref.get("options", {})})
+                session.add(project)
+        except IntegrityError:
+            raise _conflict("project") from None
+        resp.status = 201
+        resp.media = {"project": project_view(project, self.base(req))}
+
+
+class ProjectItem(_Admin):
+    def on_get(self, req: falcon.Request, resp: falcon.Response, project_id: str) -> None:
+        caller = self.caller(req)
+        if not is_admin(caller) and (caller.project is None or caller.project.id != project_id):
+            raise _forbidden("get_project")
+        with self.db.reader() as session:
+            project = session.get(Project, project_id)
+        if project is None:
+            raise _not_found("project", project_id)
+        resp.media = {"project": project_view(project, self.base(req))}
+
+    def on_patch(self, req: falcon.Request, resp: falcon.Response, project_id: str) -> None:
+        self.admin(req, "update_project")
+        body = validation.read_json(req)
+        PROJECT_UPDATE.validate(body)
+        ref = body["project"]
+        try:
+            with self.db.writer() as session:
+                project = session.get(Project, project_id)
+                if project is None:
+                    raise _not_found("project", project_id)
+                for name in ("name", "description", "enabled"):
+                    if name in ref:
+                        setattr(project, name, ref[name])
+                extra = dict(project.extra or {})
+                extra.update({name: ref[name] for name in ("tags", "options") if name in ref})
+                project.extra = extra
+        except IntegrityError:
+            raise _conflict("project") from None
+        resp.media = {"project": project_view(project, self.base(req))}
+
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, project_id: str) -> None:
+        self.admin(req, "delete_project")
+        with self.db.writer() as session:
+            project = session.get(Project, project_id)
+            if project is None:
+                raise _not_found("project", project_id)
+            session.execute(delete(RoleAssignment).where(RoleAssignment.project_id == project_id))
+            session.delete(project)
+        resp.status = 204
+
+
+# -- users -------------------------------------------------------------------------------------
+
+class Users(_Admin):
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        self.admin(req, "list_users")
+        query = select(User).order_by(User.name)
+        for param, column in (("name", User.name), ("domain_id", User.domain_id)):
+            if param in req.params:
+                query = query.where(column == req.get_param(param))
+        if "enabled" in req.params:
+            query = query.where(User.enabled.is_(req.get_param_as_bool("enabled")))
+        with self.db.reader() as session:
+            rows = session.scalars(query).all()
+        base = self.base(req)
+        resp.media = {"users": [user_view(row, base) for row in rows], "links": _list_links(base, "users")}
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        self.admin(req, "create_user")
+        body = validation.read_json(req)
+        USER_CREATE.validate(body)
+        ref = body["user"]
+        password = ref.get("password")
+        try:
+            with self.db.writer() as session:
+                user = User(id=new_id(), name=ref["name"], domain_id=_domain_id(session, ref.get("domain_id")),
+                            password_hash=passwords.hash_secret(password) if password else None,
+                            enabled=ref.get("enabled", True), default_project_id=ref.get("default_project_id"),
+                            description=ref.get("description"), email=ref.get("email"),
+                            extra={"options": ref.get("options", {})})
+                session.add(user)
+        except IntegrityError:
+            raise _conflict("user") from None
+        resp.status = 201
+        resp.media = {"user": user_view(user, self.base(req))}
+
+
+class UserItem(_Admin):
+    def on_get(self, req: falcon.Request, resp: falcon.Response, user_id: str) -> None:
+        caller = self.caller(req)
+        if not is_admin(caller) and caller.user.id != user_id:
+            raise _forbidden("get_user")
+        with self.db.reader() as session:
+            user = session.get(User, user_id)
+        if user is None:
+            raise _not_found("user", user_id)
+        resp.media = {"user": user_view(user, self.base(req))}
+
+    def on_patch(self, req: falcon.Request, resp: falcon.Response, user_id: str) -> None:
+        self.admin(req, "update_user")
+        body = validation.read_json(req)
+        USER_UPDATE.validate(body)
+        ref = body["user"]
+        try:
+            with self.db.writer() as session:
+                user = session.get(User, user_id)
+                if user is None:
+                    raise _not_found("user", user_id)
+                for name in ("name", "enabled", "default_project_id", "description", "email"):
+                    if name in ref:
+                        setattr(user, name, ref[name])
+                if "password" in ref:
+                    user.password_hash = passwords.hash_secret(ref["password"]) if ref["password"] else None
+                if ref.get("enabled") is False or "password" in ref:
+                    _revoke_user_tokens(session, user_id)
+        except IntegrityError:
+            raise _conflict("user") from None
+        resp.media = {"user": user_view(user, self.base(req))}
+
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, user_id: str) -> None:
+        self.admin(req, "delete_user")
+        with self.db.writer() as session:
+            user = session.get(User, user_id)
+            if user is None:
+                raise _not_found("user", user_id)
+            session.execute(delete(RoleAssignment).where(RoleAssignment.user_id == user_id))
+            session.delete(user)
+            _revoke_user_tokens(session, user_id)
+        resp.status = 204
+
+
+class UserPassword(_Admin):
+    """POST /users/{id}/password: a user changes their own password, proving the old one."""
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, user_id: str) -> None:
+        caller = self.caller(req)
+        if caller.user.id != user_id:
+            raise _forbidden("change_password")
+        body = validation.read_json(req)
+        PASSWORD_CHANGE.validate(body)
+        with self.db.writer() as session:
+            user = session.get(User, user_id)
+            if user is None or not passwords.verify(user.password_hash, body["user"]["original_password"]):
+                raise Fault(401, "The request you have made requires authentication.")
+            user.password_hash = passwords.hash_secret(body["user"]["password"])
+            _revoke_user_tokens(session, user_id)
+        resp.status = 204
+
+
+class UserProjects(_Admin):
+    """GET /users/{id}/projects: the projects a user has a role on (their own, or any for an admin)."""
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, user_id: str) -> None:
+        caller = self.caller(req)
+        if not is_admin(caller) and caller.user.id != user_id:
+            raise _forbidden("list_user_projects")
+        base = self.base(req)
+        resp.media = {"projects": [project_view(p, base) for p in self.auth.projects_of(user_id)],
+                      "links": _list_links(base, f"users/{user_id}/projects")}
+
+
+# -- roles and assignments -----------------------------------------------------------------------
+
+class Roles(_Admin):
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        self.admin(req, "list_roles")
+        query = select(Role).order_by(Role.name)
+        if "name" in req.params:
+            query = query.where(Role.name == req.get_param("name"))
+        with self.db.reader() as session:
+            rows = session.scalars(query).all()
+        base = self.base(req)
+        resp.media = {"roles": [role_view(row, base) for row in rows], "links": _list_links(base, "roles")}
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        self.admin(req, "create_role")
+        body = validation.read_json(req)
+        ROLE_CREATE.validate(body)
+        try:
+            with self.db.writer() as session:
+                role = Role(id=new_id(), name=body["role"]["name"], description=body["role"].get("description"))
+                session.add(role)
+        except IntegrityError:
+            raise _conflict("role") from None
+        resp.status = 201
+        resp.media = {"role": role_view(role, self.base(req))}
+
+
+class RoleItem(_Admin):
+    def on_get(self, req: falcon.Request, resp: falcon.Response, role_id: str) -> None:
+        self.admin(req, "get_role")
+        with self.db.reader() as session:
+            role = session.get(Role, role_id)
+        if role is None:
+            raise _not_found("role", role_id)
+        resp.media = {"role": role_view(role, self.base(req))}
+
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, role_id: str) -> None:
+        self.admin(req, "delete_role")
+        with self.db.writer() as session:
+            role = session.get(Role, role_id)
+            if role is None:
+                raise _not_found("role", role_id)
+            session.execute(delete(RoleAssignment).where(RoleAssignment.role_id == role_id))
+            session.delete(role)
+        resp.status = 204
+
+
+class ProjectUserRoles(_Admin):
+    """GET /projects/{p}/users/{u}/roles: a user's roles on a project."""
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, project_id: str, user_id: str) -> None:
+        self.admin(req, "list_grants")
+        with self.db.reader() as session:
+            rows = session.scalars(select(Role).join(RoleAssignment, RoleAssignment.role_id == Role.id).where(
+                RoleAssignment.project_id == project_id, RoleAssignment.user_id == user_id).order_by(Role.name)).all()
+        base = self.base(req)
+        resp.media = {"roles": [role_view(row, base) for row in rows],
+                      "links": _list_links(base, f"projects/{project_id}/users/{user_id}/roles")}
+
+
+class ProjectUserRole(_Admin):
+    """PUT, HEAD and DELETE /projects/{p}/users/{u}/roles/{r}: grant, check, revoke a role."""
+
+    def _check(self, session, project_id: str, user_id: str, role_id: str) -> None:
+        for model, kind, ident in ((Project, "project", project_id), (User, "user", user_id), (Role, "role", role_id)):
+            if session.get(model, ident) is None:
+                raise _not_found(kind, ident)
+
+    def on_put(self, req: falcon.Request, resp: falcon.Response, project_id: str, user_id: str, role_id: str) -> None:
+        self.admin(req, "create_grant")
+        with self.db.writer() as session:
+            self._check(session, project_id, user_id, role_id)
+            if session.get(RoleAssignment, (user_id, project_id, role_id)) is None:
+                session.add(RoleAssignment(user_id=user_id, project_id=project_id, role_id=role_id))
+        resp.status = 204
+
+    def on_head(self, req: falcon.Request, resp: falcon.Response, project_id: str, user_id: str, role_id: str) -> None:
+        self.admin(req, "check_grant")
+        with self.db.reader() as session:
+            self._check(session, project_id, user_id, role_id)
+            if session.get(RoleAssignment, (user_id, project_id, role_id)) is None:
+                raise _not_found("role assignment", f"{role_id} of {user_id} on {project_id}")
+        resp.status = 204
+
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, project_id: str, user_id: str,
+                  role_id: str) -> None:
+        self.admin(req, "revoke_grant")
+        with self.db.writer() as session:
+            self._check(session, project_id, user_id, role_id)
+            assignment = session.get(RoleAssignment, (user_id, project_id, role_id))
+            if assignment is None:
+                raise _not_found("role assignment", f"{role_id} of {user_id} on {project_id}")
+            session.delete(assignment)
+        resp.status = 204
+
+
+class RoleAssignments(_Admin):
+    """GET /role_assignments?user.id=&scope.project.id=&role.id=[&include_names]."""
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        caller = self.caller(req)
+        wanted_user = req.get_param("user.id")
+        if not is_admin(caller) and wanted_user != caller.user.id:
+            raise _forbidden("list_role_assignments")
+        query = (select(RoleAssignment, Role.name, User.name, Project.name)
+                 .join(Role, Role.id == RoleAssignment.role_id).join(User, User.id == RoleAssignment.user_id)
+                 .join(Project, Project.id == RoleAssignment.project_id))
+        for param, column in (("user.id", RoleAssignment.user_id), ("scope.project.id", RoleAssignment.project_id),
+                              ("role.id", RoleAssignment.role_id)):
+            if param in req.params:
+                query = query.where(column == req.get_param(param))
+        names = "include_names" in req.params and req.get_param("include_names") not in ("0", "false", "False")
+        with self.db.reader() as session:
+            rows = session.execute(query).all()
+        base = self.base(req)
+        assignments = []
+        for assignment, role_name, user_name, project_name in rows:
+            item = {"role": {"id": assignment.role_id}, "user": {"id": assignment.user_id},
+                    "scope": {"project": {"id": assignment.project_id}},
+                    "links": {"assignment": f"{base}{PREFIX}/projects/{assignment.project_id}/users/"
+                                            f"{assignment.user_id}/roles/{assignment.role_id}"}}
+            if names:
+                item["role"]["name"] = role_name
+                item["user"].update(name=user_name, domain={"id": DEFAULT_DOMAIN_ID, "name": "Default"})
+                item["scope"]["project"].update(name=project_name, domain={"id": DEFAULT_DOMAIN_ID, "name": "Default"})
+            assignments.append(item)
+        resp.media = {"role_assignments": assignments, "links": _list_links(base, "role_assignments")}
