@@ -15,7 +15,7 @@ Identity v3 (identity/resources.py):
     GET  /identity, /identity/v3          version documents (no token needed)
     POST, GET, HEAD, DELETE /identity/v3/auth/tokens
     GET  /identity/v3/auth/catalog, /identity/v3/auth/projects
-    domains, projects, users, roles, role assignments (identity/admin.py)
+    domains, projects, users, roles, role assignments, application credentials (identity/admin.py)
 """
 
 from __future__ import annotations
@@ -71,6 +71,8 @@ def create_app(conf: Config, db: Database, transport: Transport) -> falcon.App:
             ("/users", identity_admin.Users), ("/users/{user_id}", identity_admin.UserItem),
             ("/users/{user_id}/password", identity_admin.UserPassword),
             ("/users/{user_id}/projects", identity_admin.UserProjects),
+            ("/users/{user_id}/application_credentials", identity_admin.ApplicationCredentials),
+            ("/users/{user_id}/application_credentials/{credential_id}", identity_admin.ApplicationCredentialItem),
             ("/roles", identity_admin.Roles), ("/roles/{role_id}", identity_admin.RoleItem),
             ("/role_assignments", identity_admin.RoleAssignments)):
         app.add_route(identity.PREFIX + path, resource(authenticator, public))

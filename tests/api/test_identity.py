@@ -4,6 +4,7 @@ Compute API behind Identity tokens (`[api] auth_strategy = keystone`)."""
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 import pytest
 from falcon import testing
@@ -252,3 +253,68 @@ def test_disabling_a_user_or_changing_a_password_ends_their_tokens(cloud):
     assert disabled.status_code == 200 and disabled.json["user"]["enabled"] is False
     assert cloud.simulate_get("/compute/v2.1/servers", headers={"X-Auth-Token": alice}).status_code == 401
     assert cloud.simulate_post(f"{V3}/auth/tokens", json=password_auth("alice", "newpw", "p1")).status_code == 401
+
+
+# -- application credentials ----------------------------------------------------------------------
+
+def app_cred_auth(**ref) -> dict:
+    return {"auth": {"identity": {"methods": ["application_credential"], "application_credential": ref}}}
+
+
+def test_an_application_credential_delegates_chosen_roles_and_its_secret_is_shown_once(cloud):
+    admin = admin_headers(cloud)
+    member = cloud.simulate_get(f"{V3}/roles", params={"name": "member"}, headers=admin).json["roles"][0]["id"]
+    assert cloud.simulate_put(f"{V3}/projects/p1id/users/aliceid/roles/{member}", headers=admin).status_code == 204
+    reader = cloud.simulate_get(f"{V3}/roles", params={"name": "reader"}, headers=admin).json["roles"][0]["id"]
+    assert cloud.simulate_put(f"{V3}/projects/p1id/users/aliceid/roles/{reader}", headers=admin).status_code == 204
+    alice = {"X-Auth-Token": issue(cloud, password_auth("alice", "alicepw", "p1"))[0]}
+    path = f"{V3}/users/aliceid/application_credentials"
+
+    too_much = cloud.simulate_post(path, json={"application_credential": {"name": "x", "roles": [{"name": "admin"}]}},
+                                   headers=alice)
+    assert too_much.status_code == 404
+    created = cloud.simulate_post(path, headers=alice, json={"application_credential": {
+        "name": "ci", "roles": [{"name": "reader"}], "expires_at": "2999-01-01T00:00:00Z"}})
+    assert created.status_code == 201, created.json
+    credential = created.json["application_credential"]
+    assert credential["project_id"] == "p1id" and [r["name"] for r in credential["roles"]] == ["reader"]
+    assert len(credential["secret"]) > 60
+    shown = cloud.simulate_get(f"{path}/{credential['id']}", headers=alice).json["application_credential"]
+    assert "secret" not in shown and shown["name"] == "ci"
+
+    text, token = issue(cloud, app_cred_auth(id=credential["id"], secret=credential["secret"]))
+    assert [r["name"] for r in token["roles"]] == ["reader"] and token["project"]["id"] == "p1id"
+    _, by_name = issue(cloud, app_cred_auth(name="ci", user={"name": "alice", "domain": {"name": "Default"}},
+                                            secret=credential["secret"]))
+    assert by_name["user"]["id"] == "aliceid"
+    wrong = cloud.simulate_post(f"{V3}/auth/tokens", json=app_cred_auth(id=credential["id"], secret="nope"))
+    assert wrong.status_code == 401
+    scoped = cloud.simulate_post(f"{V3}/auth/tokens", json={"auth": {
+        **app_cred_auth(id=credential["id"], secret=credential["secret"])["auth"],
+        "scope": {"project": {"id": "p1id"}}}})
+    assert scoped.status_code == 401
+
+    assert cloud.simulate_get(path, headers=admin).status_code == 403  # another user's credentials
+    assert cloud.simulate_delete(f"{path}/{credential['id']}", headers=alice).status_code == 204
+    assert cloud.simulate_get("/compute/v2.1/servers", headers={"X-Auth-Token": text}).status_code == 401
+
+
+def test_an_expired_application_credential_or_a_past_expiry_is_refused(cloud):
+    alice = {"X-Auth-Token": issue(cloud, password_auth("alice", "alicepw", "p1"))[0]}
+    path = f"{V3}/users/aliceid/application_credentials"
+    past = cloud.simulate_post(path, headers=alice, json={"application_credential": {
+        "name": "old", "expires_at": "2001-01-01T00:00:00Z"}})
+    assert past.status_code == 400
+    bad = cloud.simulate_post(path, headers=alice, json={"application_credential": {"name": "x", "expires_at": "soon"}})
+    assert bad.status_code == 400
+    soon = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=2)
+    created = cloud.simulate_post(path, headers=alice,
+                                  json={"application_credential": {"name": "s", "expires_at": soon.isoformat()}})
+    credential = created.json["application_credential"]
+    text, token = issue(cloud, app_cred_auth(id=credential["id"], secret=credential["secret"]))
+    expires = dt.datetime.strptime(token["expires_at"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.UTC)
+    assert expires <= soon  # a token never outlives its credential
+    time.sleep(2.5)
+    assert cloud.simulate_post(f"{V3}/auth/tokens",
+                               json=app_cred_auth(id=credential["id"], secret=credential["secret"])).status_code == 401
+    assert cloud.simulate_get("/compute/v2.1/servers", headers={"X-Auth-Token": text}).status_code == 401

@@ -119,3 +119,23 @@ def test_an_admin_creates_a_project_and_a_user_who_then_logs_in(api):
     assert refused.returncode != 0
     assert "You are not authorized to perform the requested action: identity:create_user." in refused.stderr
     assert openstack_cli(api, "project", "create", "demo").returncode != 0  # a duplicate: 409
+
+
+def test_an_application_credential_logs_in_until_it_is_deleted(api):
+    created = openstack_cli(api, "application", "credential", "create", "ci-bot", "-f", "json")
+    assert created.returncode == 0, created.stderr
+    credential = json.loads(created.stdout)
+    env = {key: value for key, value in os.environ.items() if not key.startswith("OS_")}
+    env.update(OS_AUTH_URL=f"{api}/identity/v3", OS_AUTH_TYPE="v3applicationcredential",
+               OS_APPLICATION_CREDENTIAL_ID=credential["ID"], OS_APPLICATION_CREDENTIAL_SECRET=credential["Secret"])
+
+    def as_credential(*args):
+        return subprocess.run([OPENSTACK, *args], capture_output=True, text=True, env=env, timeout=120)
+
+    listed = as_credential("flavor", "list", "-f", "value", "-c", "Name")
+    assert listed.returncode == 0 and "m1.tiny" in listed.stdout.split(), listed.stderr
+    assert "identity:create_application_credential" in as_credential(
+        "application", "credential", "create", "another").stderr  # a restricted credential cannot
+    assert openstack_cli(api, "application", "credential", "delete", "ci-bot").returncode == 0
+    refused = as_credential("flavor", "list")
+    assert refused.returncode != 0 and "(HTTP 401)" in refused.stderr

@@ -13,6 +13,7 @@ change takes effect on the next request everywhere.
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 
 import falcon
 from sqlalchemy import delete, select
@@ -22,7 +23,16 @@ from ncloud.daemons.api import validation
 from ncloud.daemons.api.errors import Fault
 from ncloud.daemons.api.identity.resources import PREFIX, _Authenticated, _base
 from ncloud.daemons.api.validation import Schema
-from ncloud.daemons.core.db.models import Domain, Project, RevocationEvent, Role, RoleAssignment, User, utcnow
+from ncloud.daemons.core.db.models import (
+    ApplicationCredential,
+    Domain,
+    Project,
+    RevocationEvent,
+    Role,
+    RoleAssignment,
+    User,
+    utcnow,
+)
 from ncloud.daemons.core.identity import passwords
 from ncloud.daemons.core.identity.auth import Identity
 from ncloud.daemons.core.identity.bootstrap import DEFAULT_DOMAIN_ID, new_id
@@ -488,3 +498,126 @@ class RoleAssignments(_Admin):
                 item["scope"]["project"].update(name=project_name, domain={"id": DEFAULT_DOMAIN_ID, "name": "Default"})
             assignments.append(item)
         resp.media = {"role_assignments": assignments, "links": _list_links(base, "role_assignments")}
+
+
+# -- application credentials -------------------------------------------------------------------
+
+APP_CRED_CREATE = _body("application_credential", {
+    "name": _name, "description": _text, "secret": {"type": ["string", "null"], "minLength": 1},
+    "expires_at": {"type": ["string", "null"]}, "unrestricted": _bool,
+    "roles": {"type": "array", "items": {"type": "object", "properties": {"id": _id, "name": _name},
+                                         "additionalProperties": False}},
+    "access_rules": {"type": "array", "maxItems": 0}}, ("name",))
+
+
+def app_cred_view(credential: ApplicationCredential, roles: dict[str, str], base: str) -> dict:
+    return {"id": credential.id, "name": credential.name, "description": credential.description,
+            "user_id": credential.user_id, "project_id": credential.project_id,
+            "roles": [{"id": role_id, "name": roles.get(role_id), "domain_id": None}
+                      for role_id in credential.roles or ()],
+            "expires_at": _iso_or_none(credential.expires_at), "unrestricted": credential.unrestricted,
+            "access_rules": [],
+            "links": _links(base, f"users/{credential.user_id}/application_credentials", credential.id)}
+
+
+def _iso_or_none(moment: dt.datetime | None) -> str | None:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%f") if moment else None
+
+
+def _role_names(session) -> dict[str, str]:
+    return dict(session.execute(select(Role.id, Role.name)).all())
+
+
+class ApplicationCredentials(_Admin):
+    """GET and POST /users/{u}/application_credentials: a user's own credentials for scripts and tools.
+
+    The secret is shown once, in the creation's answer, and stored only as an argon2id hash.
+    A credential delegates some or all of its creator's roles on the project of the token that
+    created it, and never more than the user still holds when it is used.
+    """
+
+    def _owner(self, req: falcon.Request, user_id: str, action: str) -> Identity:
+        caller = self.caller(req)
+        if caller.user.id != user_id:
+            raise _forbidden(action)
+        return caller
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, user_id: str) -> None:
+        self._owner(req, user_id, "list_application_credentials")
+        query = select(ApplicationCredential).where(ApplicationCredential.user_id == user_id)
+        if "name" in req.params:
+            query = query.where(ApplicationCredential.name == req.get_param("name"))
+        with self.db.reader() as session:
+            rows, names = session.scalars(query.order_by(ApplicationCredential.name)).all(), _role_names(session)
+        base = self.base(req)
+        resp.media = {"application_credentials": [app_cred_view(row, names, base) for row in rows],
+                      "links": _list_links(base, f"users/{user_id}/application_credentials")}
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, user_id: str) -> None:
+        caller = self._owner(req, user_id, "create_application_credential")
+        if caller.restricted:
+            raise _forbidden("create_application_credential")
+        if caller.project is None:
+            raise Fault(400, "An application credential is created with a project-scoped token.")
+        body = validation.read_json(req)
+        APP_CRED_CREATE.validate(body)
+        ref = body["application_credential"]
+        held = {role.id: role.name for role in caller.roles}
+        wanted = []
+        for role in ref.get("roles") or [{"id": role_id} for role_id in held]:
+            role_id = role.get("id") or next((i for i, n in held.items() if n == role.get("name")), None)
+            if role_id not in held:
+                raise _not_found("role assignment", f"{role.get('id') or role.get('name')} of {user_id} on "
+                                                    f"{caller.project.id}")
+            wanted.append(role_id)
+        expires_at = _parse_expiry(ref.get("expires_at"))
+        secret = ref.get("secret") or secrets.token_urlsafe(64)
+        try:
+            with self.db.writer() as session:
+                credential = ApplicationCredential(
+                    id=new_id(), name=ref["name"], user_id=user_id, project_id=caller.project.id,
+                    secret_hash=passwords.hash_secret(secret), description=ref.get("description"),
+                    expires_at=expires_at, unrestricted=ref.get("unrestricted", False),
+                    roles=list(dict.fromkeys(wanted)))
+                session.add(credential)
+        except IntegrityError:
+            raise Fault(409, "Conflict occurred attempting to store application_credential - Duplicate entry "
+                             "found with name.") from None
+        resp.status = 201
+        resp.media = {"application_credential": {**app_cred_view(credential, held, self.base(req)),
+                                                 "secret": secret}}
+
+
+class ApplicationCredentialItem(ApplicationCredentials):
+    def _find(self, session, user_id: str, credential_id: str) -> ApplicationCredential:
+        credential = session.get(ApplicationCredential, credential_id)
+        if credential is None or credential.user_id != user_id:
+            raise _not_found("application credential", credential_id)
+        return credential
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, user_id: str, credential_id: str) -> None:
+        self._owner(req, user_id, "get_application_credential")
+        with self.db.reader() as session:
+            credential, names = self._find(session, user_id, credential_id), _role_names(session)
+        resp.media = {"application_credential": app_cred_view(credential, names, self.base(req))}
+
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, user_id: str, credential_id: str) -> None:
+        caller = self._owner(req, user_id, "delete_application_credential")
+        if caller.restricted:
+            raise _forbidden("delete_application_credential")
+        with self.db.writer() as session:
+            session.delete(self._find(session, user_id, credential_id))
+        resp.status = 204
+
+
+def _parse_expiry(text: str | None) -> dt.datetime | None:
+    if text is None:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise Fault(400, f"Invalid expires_at {text!r}: an ISO 8601 date and time is expected.") from None
+    moment = moment.astimezone(dt.UTC).replace(tzinfo=None) if moment.tzinfo else moment
+    if moment <= utcnow():
+        raise Fault(400, "The expiration time of an application credential must be in the future.")
+    return moment

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from ncloud.daemons.core import exception
 from ncloud.daemons.core.config import Config
 from ncloud.daemons.core.db.models import (
+    ApplicationCredential,
     CatalogService,
     Domain,
     Endpoint,
@@ -66,6 +67,8 @@ class Identity:
     user: Named
     project: Named | None
     roles: tuple[Named, ...]
+    # From a restricted application credential: may not create application credentials itself.
+    restricted: bool = False
 
     @property
     def role_names(self) -> list[str]:
@@ -85,27 +88,67 @@ class Authenticator:
         methods = identity.get("methods")
         if not isinstance(methods, list) or not methods or not all(isinstance(m, str) for m in methods):
             raise BadAuthRequest(reason="Expecting to find methods in identity, a list of authentication methods.")
-        if len(methods) != 1 or methods[0] not in ("password", "token"):
+        if len(methods) != 1 or methods[0] not in ("password", "token", "application_credential"):
             raise Unauthorized(f"Unsupported authentication method(s): {', '.join(map(str, methods))}.")
+        credential_id, restricted = None, False
         with self.db.reader() as session:
-            if methods[0] == "password":
-                user = self._password(session, _object(identity, "password", "identity"))
-                audit_ids, expires_at = (), None
-            else:  # rescoping: the new token expires with the old one and shares its audit chain
-                previous = self._validated(session, _token_text(_object(identity, "token", "identity")))
-                user, audit_ids, expires_at = previous.user, previous.token.audit_ids[-1:], previous.token.expires_at
-            project = self._scope(session, auth.get("scope"), user)
-            roles = self._roles(session, user.id, project.id) if project else ()
-            if project and not roles:
-                raise Unauthorized()
+            if methods[0] == "application_credential":
+                if auth.get("scope") is not None:
+                    raise Unauthorized("An application credential is scoped to its project: ask for no scope.")
+                credential, user = self._application_credential(
+                    session, _object(identity, "application_credential", "identity"))
+                project = self._project(session, select(Project).where(Project.id == credential.project_id))
+                roles = _delegated(self._roles(session, user.id, credential.project_id), credential)
+                if project is None or not roles:
+                    raise Unauthorized()
+                audit_ids, expires_at = (), _aware(credential.expires_at)
+                credential_id, restricted = credential.id, not credential.unrestricted
+            else:
+                if methods[0] == "password":
+                    user = self._password(session, _object(identity, "password", "identity"))
+                    audit_ids, expires_at = (), None
+                else:  # rescoping: the new token expires with the old one and shares its audit chain
+                    previous = self._validated(session, _token_text(_object(identity, "token", "identity")))
+                    if previous.token.application_credential_id:
+                        raise Unauthorized("A token from an application credential cannot be rescoped.")
+                    user, audit_ids = previous.user, previous.token.audit_ids[-1:]
+                    expires_at = previous.token.expires_at
+                project = self._scope(session, auth.get("scope"), user)
+                roles = self._roles(session, user.id, project.id) if project else ()
+                if project and not roles:
+                    raise Unauthorized()
         now = dt.datetime.now(dt.UTC)
         lifetime = now + dt.timedelta(seconds=self.conf.identity.token_expiration)
         token = Token(user_id=user.id, methods=tuple(methods), project_id=project.id if project else None,
                       expires_at=min(lifetime, expires_at) if expires_at else lifetime,
-                      audit_ids=(new_audit_id(), *audit_ids))
+                      audit_ids=(new_audit_id(), *audit_ids), application_credential_id=credential_id)
         text = self.provider.issue(token)
         issued = self.provider.validate(text)  # the issued time as the token itself carries it
-        return text, Identity(token=issued, user=user, project=project, roles=tuple(roles))
+        return text, Identity(token=issued, user=user, project=project, roles=tuple(roles), restricted=restricted)
+
+    def _application_credential(self, session: Session, ref: dict) -> tuple[ApplicationCredential, Named]:
+        secret = ref.get("secret")
+        if not isinstance(secret, str):
+            raise BadAuthRequest(reason="Expecting to find secret in application_credential.")
+        if "id" in ref:
+            query = select(ApplicationCredential).where(ApplicationCredential.id == _text(ref, "id"))
+        elif "name" in ref:
+            user_ref = _object(ref, "user", "application_credential")
+            user_clause = ([User.id == _text(user_ref, "id")] if "id" in user_ref
+                           else [User.name == _text(user_ref, "name"), *_domain_clause(user_ref, "user")])
+            query = (select(ApplicationCredential).join(User, User.id == ApplicationCredential.user_id)
+                     .join(Domain, Domain.id == User.domain_id)
+                     .where(ApplicationCredential.name == _text(ref, "name"), *user_clause))
+        else:
+            raise BadAuthRequest(reason="Expecting to find id or name in application_credential.")
+        credential = session.scalars(query).first()
+        if not passwords.verify(credential.secret_hash if credential else None, secret) or _expired(credential):
+            raise Unauthorized()
+        row = session.execute(select(User, Domain).join(Domain, Domain.id == User.domain_id)
+                              .where(User.id == credential.user_id)).first()
+        if row is None or not row[0].enabled or not row[1].enabled:
+            raise Unauthorized()
+        return credential, Named(row[0].id, row[0].name, row[1].id, row[1].name)
 
     def _password(self, session: Session, password: dict) -> Named:
         user_ref = _object(password, "user", "password")
@@ -184,13 +227,18 @@ class Authenticator:
         if row is None or not row[0].enabled or not row[1].enabled:
             raise Unauthorized()
         user = Named(row[0].id, row[0].name, row[1].id, row[1].name)
-        project, roles = None, []
+        project, roles, restricted = None, [], False
         if token.project_id is not None:
             project = self._project(session, select(Project).where(Project.id == token.project_id))
             roles = self._roles(session, user.id, token.project_id) if project else []
+            if token.application_credential_id is not None:
+                credential = session.get(ApplicationCredential, token.application_credential_id)
+                if credential is None or credential.user_id != user.id or _expired(credential):
+                    raise Unauthorized()
+                roles, restricted = _delegated(roles, credential), not credential.unrestricted
             if not roles:
                 raise Unauthorized()
-        return Identity(token=token, user=user, project=project, roles=tuple(roles))
+        return Identity(token=token, user=user, project=project, roles=tuple(roles), restricted=restricted)
 
     def revoke(self, identity: Identity) -> None:
         """Revoke this token and every token rescoped from it (their last audit id is its first)."""
@@ -223,6 +271,19 @@ class Authenticator:
                                        "region_id": endpoint.region_id, "region": endpoint.region_id,
                                        "url": endpoint.url})
         return list(services.values())
+
+
+def _delegated(roles: list[Named], credential: ApplicationCredential) -> list[Named]:
+    """The roles an application credential delegates that its user still holds."""
+    return [role for role in roles if role.id in set(credential.roles or ())]
+
+
+def _aware(moment: dt.datetime | None) -> dt.datetime | None:
+    return moment.replace(tzinfo=dt.UTC) if moment is not None else None
+
+
+def _expired(credential: ApplicationCredential | None) -> bool:
+    return credential is not None and credential.expires_at is not None and credential.expires_at <= utcnow()
 
 
 def token_body(identity: Identity, catalog: list[dict] | None) -> dict:
