@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import falcon
 
-from ncloud.daemons.api import errors, middleware
+from ncloud.daemons.api import errors, middleware, policy
 from ncloud.daemons.api.identity import admin as identity_admin
 from ncloud.daemons.api.identity import resources as identity
 from ncloud.daemons.api.resources import flavors, health, hypervisors, servers, services, versions
@@ -38,7 +38,8 @@ def create_app(conf: Config, db: Database, transport: Transport) -> falcon.App:
     authenticator = Authenticator(conf, db)
     authentication = (middleware.NoAuthMiddleware() if conf.api.auth_strategy == "noauth2"
                       else middleware.TokenAuthMiddleware(authenticator))
-    app = falcon.App(middleware=[middleware.RequestContextMiddleware(), authentication,
+    app = falcon.App(middleware=[middleware.RequestContextMiddleware(policy.Enforcer.from_file(conf.api.policy_file)),
+                                 authentication,
                                  middleware.MicroversionMiddleware()])
     app.req_options.strip_url_path_trailing_slash = True
     app.req_options.keep_blank_qs_values = True

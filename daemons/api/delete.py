@@ -15,6 +15,7 @@ import logging
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ncloud.daemons.api import policy
 from ncloud.daemons.api.errors import Fault
 from ncloud.daemons.compute.rpcapi import BINARY as COMPUTE_BINARY
 from ncloud.daemons.compute.rpcapi import ComputeAPI
@@ -35,6 +36,7 @@ def delete(conf: Config, db: Database, compute: ComputeAPI, ctx: RequestContext,
     for _ in range(CAS_ATTEMPTS):
         with db.writer() as session:
             instance = instances.get(session, uuid, project_id=project_id)
+            policy.authorize(ctx, "os_compute_api:servers:delete", {"project_id": instance.project_id})
             if instance.task_state == states.DELETING:
                 return
             if not instance.host or not _compute_is_up(session, conf, instance.host):

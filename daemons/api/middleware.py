@@ -41,10 +41,15 @@ def is_api_path(path: str) -> bool:
 
 
 class RequestContextMiddleware:
+    def __init__(self, enforcer=None):
+        self.enforcer = enforcer  # the policy in force (api/policy.py), carried by each request's context
+
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         sent = req.get_header("X-Openstack-Request-Id")
         ctx = RequestContext(request_id=new_request_id(),
                              global_request_id=sent if sent and GLOBAL_REQUEST_ID.fullmatch(sent) else None)
+        if self.enforcer is not None:
+            ctx.policy = self.enforcer
         req.context.ctx = ctx
         req.context.started = time.monotonic()
         ctx.__enter__()

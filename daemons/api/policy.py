@@ -1,33 +1,232 @@
-"""Who may do what, named with Nova's policy rules so operators recognise the 403 messages.
+"""Who may do what: one policy engine for the Compute, Identity and Image APIs.
 
-For now every rule is either "anyone authenticated" or "admin only"; a configurable policy file
-is a later issue. Keeping the checks behind `authorize(ctx, rule)` is what lets that change land
-in one module.
+Rules are written as oslo.policy writes them, so an operator's policy.yaml for Nova or Keystone
+reads the same here:
+
+    "os_compute_api:servers:create": "rule:project_member_or_admin"
+    "project_member_api": "role:member and project_id:%(project_id)s"
+
+A check is `role:NAME`, `rule:NAME`, `@` (always), `!` (never), or `FIELD:VALUE` comparing the
+caller's `user_id` / `project_id` / `domain_id` (of its project) with a literal or with a field of
+the target (`%(project_id)s`);
+checks combine with `and`, `or`, `not` and parentheses; an empty rule allows everyone. The
+defaults are OpenStack's secure RBAC for project-scoped tokens: reader, member and manager of
+the target's project, and admin. Roles imply each other as Keystone's bootstrap makes them:
+admin > manager > member > reader.
+
+`[api] policy_file` (YAML) overrides any rule; a rule it names that does not exist, or a rule
+that does not parse, stops the API at start with the file and the rule named.
 """
 
 from __future__ import annotations
 
+import logging
+import re
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
 from ncloud.daemons.api.errors import Fault
 from ncloud.daemons.core.context import RequestContext
 
-ADMIN_ONLY = frozenset({
-    "os_compute_api:os-services:list",
-    "os_compute_api:os-hypervisors:list",
-    "os_compute_api:os-hypervisors:list-detail",
-    "os_compute_api:os-hypervisors:show",
-    "os_compute_api:os-flavor-manage:create",
-    "os_compute_api:os-flavor-manage:delete",
-    "os_compute_api:servers:index:get_all_tenants",
-    "os_compute_api:servers:detail:get_all_tenants",
-    "os_compute_api:servers:create:forced_host",
-})
+LOG = logging.getLogger(__name__)
+
+IMPLIED_ROLES = {"admin": ("manager", "member", "reader"), "manager": ("member", "reader"), "member": ("reader",)}
+
+BASE = {
+    "context_is_admin": "role:admin",
+    "admin_api": "role:admin",
+    "project_reader_api": "role:reader and project_id:%(project_id)s",
+    "project_member_api": "role:member and project_id:%(project_id)s",
+    "project_manager_api": "role:manager and project_id:%(project_id)s",
+    "project_reader_or_admin": "rule:project_reader_api or rule:context_is_admin",
+    "project_member_or_admin": "rule:project_member_api or rule:context_is_admin",
+    "project_manager_or_admin": "rule:project_manager_api or rule:context_is_admin",
+}
+
+# Rules the code checks, with their defaults (Nova's and Keystone's names).
+DEFAULTS = {
+    **BASE,
+    "os_compute_api:servers:index": "rule:project_reader_or_admin",
+    "os_compute_api:servers:detail": "rule:project_reader_or_admin",
+    "os_compute_api:servers:show": "rule:project_reader_or_admin",
+    "os_compute_api:servers:create": "rule:project_member_or_admin",
+    "os_compute_api:servers:delete": "rule:project_member_or_admin",
+    "os_compute_api:servers:index:get_all_tenants": "rule:admin_api",
+    "os_compute_api:servers:detail:get_all_tenants": "rule:admin_api",
+    "os_compute_api:servers:create:forced_host": "rule:admin_api",
+    "os_compute_api:os-flavor-manage:create": "rule:admin_api",
+    "os_compute_api:os-flavor-manage:delete": "rule:admin_api",
+    "os_compute_api:os-services:list": "rule:admin_api",
+    "os_compute_api:os-hypervisors:list": "rule:admin_api",
+    "os_compute_api:os-hypervisors:list-detail": "rule:admin_api",
+    "os_compute_api:os-hypervisors:show": "rule:admin_api",
+    # Identity: an admin administers; anyone reads their own user, project and domain.
+    **{f"identity:{action}": "rule:admin_api" for action in (
+        "list_domains", "list_projects", "create_project", "update_project", "delete_project", "list_users",
+        "create_user", "update_user", "delete_user", "list_roles", "create_role", "get_role", "delete_role",
+        "list_grants", "create_grant", "check_grant", "revoke_grant")},
+    "identity:get_domain": "rule:admin_api or domain_id:%(domain_id)s",
+    "identity:get_project": "rule:admin_api or project_id:%(project_id)s",
+    "identity:get_user": "rule:admin_api or user_id:%(user_id)s",
+    "identity:list_user_projects": "rule:admin_api or user_id:%(user_id)s",
+    "identity:list_role_assignments": "rule:admin_api or user_id:%(user_id)s",
+    "identity:change_password": "user_id:%(user_id)s",
+    **{f"identity:{action}_application_credential": "user_id:%(user_id)s"
+       for action in ("create", "get", "list", "delete")},
+    "identity:list_application_credentials": "user_id:%(user_id)s",
+}
 
 
-def allowed(ctx: RequestContext, rule: str) -> bool:
-    return ctx.is_admin or rule not in ADMIN_ONLY
+class PolicyError(ValueError):
+    """A policy file or rule that cannot be used."""
 
 
-def authorize(ctx: RequestContext, rule: str) -> None:
-    """Raise 403 forbidden with Nova's message unless the caller may use `rule`."""
-    if not allowed(ctx, rule):
+Check = Callable[[dict, Mapping[str, Any], "Enforcer"], bool]
+
+
+class Enforcer:
+    """The rules in force: the defaults, overridden by a policy file."""
+
+    def __init__(self, overrides: Mapping[str, str] | None = None, source: str = "defaults"):
+        unknown = sorted(set(overrides or {}) - set(DEFAULTS))
+        if unknown:
+            raise PolicyError(f"{source}: unknown rule(s): {', '.join(unknown)}")
+        self.text = {**DEFAULTS, **(overrides or {})}
+        self.rules: dict[str, Check] = {}
+        for name, text in self.text.items():
+            if not isinstance(text, str):
+                raise PolicyError(f"{source}: rule {name!r} must be a string, not {type(text).__name__}")
+            try:
+                self.rules[name] = _parse(text)
+            except PolicyError as error:
+                raise PolicyError(f"{source}: rule {name!r}: {error}") from None
+        for name in self.rules:
+            self._check_references(name, [])
+
+    @classmethod
+    def from_file(cls, path: str) -> Enforcer:
+        """The defaults and the rules of `path` (YAML); no file there means the defaults."""
+        file = Path(path)
+        if not path or not file.exists():
+            return cls()
+        import yaml
+
+        try:
+            overrides = yaml.safe_load(file.read_text()) or {}
+        except (OSError, yaml.YAMLError) as error:
+            raise PolicyError(f"{path}: cannot read the policy file: {error}") from None
+        if not isinstance(overrides, dict):
+            raise PolicyError(f"{path}: a policy file is a mapping of rule names to rules")
+        LOG.info("policy: %d rule(s) from %s override the defaults", len(overrides), path)
+        return cls(overrides, source=path)
+
+    def allowed(self, ctx: RequestContext, rule: str, target: Mapping[str, Any] | None = None) -> bool:
+        creds = {"user_id": ctx.user_id, "project_id": ctx.project_id, "domain_id": getattr(ctx, "domain_id", None),
+                 "roles": _with_implied(ctx.roles)}
+        return self.rules[rule](creds, target if target is not None else {"project_id": ctx.project_id}, self)
+
+    def _check_references(self, name: str, path: list[str]) -> None:
+        if name in path:
+            raise PolicyError(f"rule {name!r} refers to itself through {' -> '.join(path)}")
+        for referred in re.findall(r"rule:([\w:.-]+)", self.text[name]):
+            if referred not in self.rules:
+                raise PolicyError(f"rule {name!r} refers to rule {referred!r}, which does not exist")
+            self._check_references(referred, [*path, name])
+
+
+def allowed(ctx: RequestContext, rule: str, target: Mapping[str, Any] | None = None) -> bool:
+    return getattr(ctx, "policy", DEFAULT_ENFORCER).allowed(ctx, rule, target)
+
+
+def authorize(ctx: RequestContext, rule: str, target: Mapping[str, Any] | None = None) -> None:
+    """Raise 403 forbidden with Nova's message unless the caller may use `rule` on `target`."""
+    if not allowed(ctx, rule, target):
         raise Fault(403, f"Policy doesn't allow {rule} to be performed.")
+
+
+def _with_implied(roles: list[str]) -> set[str]:
+    result = set(roles)
+    for role in roles:
+        result.update(IMPLIED_ROLES.get(role, ()))
+    return result
+
+
+# -- the rule language ---------------------------------------------------------------------------
+
+def _tokens(text: str) -> list[str]:
+    """Words split on spaces, with parentheses peeled off their ends (as oslo.policy reads them:
+    the parentheses inside `%(project_id)s` stay)."""
+    tokens: list[str] = []
+    for word in text.split():
+        inner = word.lstrip("(")
+        tokens.extend("(" * (len(word) - len(inner)))
+        core = inner.rstrip(")")
+        if core:
+            tokens.append(core)
+        tokens.extend(")" * (len(inner) - len(core)))
+    return tokens
+
+
+def _parse(text: str) -> Check:
+    tokens = _tokens(text)
+    if not tokens:
+        return lambda creds, target, enforcer: True
+    check, rest = _or(tokens)
+    if rest:
+        raise PolicyError(f"unexpected {rest[0]!r}")
+    return check
+
+
+def _or(tokens: list[str]) -> tuple[Check, list[str]]:
+    left, tokens = _and(tokens)
+    while tokens and tokens[0] == "or":
+        right, tokens = _and(tokens[1:])
+        left = (lambda a, b: lambda c, t, e: a(c, t, e) or b(c, t, e))(left, right)
+    return left, tokens
+
+
+def _and(tokens: list[str]) -> tuple[Check, list[str]]:
+    left, tokens = _not(tokens)
+    while tokens and tokens[0] == "and":
+        right, tokens = _not(tokens[1:])
+        left = (lambda a, b: lambda c, t, e: a(c, t, e) and b(c, t, e))(left, right)
+    return left, tokens
+
+
+def _not(tokens: list[str]) -> tuple[Check, list[str]]:
+    if tokens and tokens[0] == "not":
+        inner, tokens = _not(tokens[1:])
+        return (lambda c, t, e: not inner(c, t, e)), tokens
+    return _atom(tokens)
+
+
+def _atom(tokens: list[str]) -> tuple[Check, list[str]]:
+    if not tokens:
+        raise PolicyError("the rule ends where a check was expected")
+    token, rest = tokens[0], tokens[1:]
+    if token == "(":
+        inner, rest = _or(rest)
+        if not rest or rest[0] != ")":
+            raise PolicyError("a parenthesis is not closed")
+        return inner, rest[1:]
+    if token == "@":
+        return (lambda c, t, e: True), rest
+    if token == "!":
+        return (lambda c, t, e: False), rest
+    kind, colon, match = token.partition(":")
+    if not colon or not kind or not match:
+        raise PolicyError(f"{token!r} is not a check (role:NAME, rule:NAME, FIELD:VALUE, @ or !)")
+    if kind == "role":
+        return (lambda c, t, e: match.lower() in {r.lower() for r in c["roles"]}), rest
+    if kind == "rule":
+        return (lambda c, t, e: e.rules[match](c, t, e)), rest
+    if kind not in ("user_id", "project_id", "domain_id"):
+        raise PolicyError(f"{kind!r} is not a field a rule can check (user_id, project_id, domain_id)")
+    field = re.fullmatch(r"%\((\w+)\)s", match)
+    if field:
+        return (lambda c, t, e: c[kind] is not None and str(t.get(field.group(1))) == str(c[kind])), rest
+    return (lambda c, t, e: c[kind] is not None and c[kind] == match), rest
+
+
+DEFAULT_ENFORCER = Enforcer()  # when a request carries no policy (tests of parts, the defaults)

@@ -73,7 +73,11 @@ def run_daemon(name: str, argv: list[str] | None,
         LOG.error("%s cannot start: %s", name, error)
         raise SystemExit(1) from None
     transport = rpc.Transport(conf.default.transport_url, publish_retry=publish_retry)
-    services = factory(conf, transport, db)
+    try:
+        services = factory(conf, transport, db)
+    except ValueError as error:  # a setting the daemon cannot work with, e.g. a broken policy file
+        LOG.error("%s cannot start: %s", name, error)
+        raise SystemExit(2) from None
     try:
         for service in services:
             service.start()

@@ -79,6 +79,9 @@ SECTIONS: dict[str, tuple[Opt, ...]] = {
             "noauth2 is a development mode: the token 'user:project' is trusted as is, and user 'admin' "
             "is an administrator.", choices=("noauth2", "keystone")),
         Opt("max_limit", int, 1000, "Largest page a list request returns.", minimum=1),
+        Opt("policy_file", str, "/etc/ncloud/policy.yaml",
+            "YAML file of policy rules that override the defaults (oslo.policy's syntax and rule names, "
+            "e.g. \"os_compute_api:servers:create\": \"rule:project_member_or_admin\"). Missing: the defaults."),
     ),
     "identity": (
         Opt("key_repository", str, "",

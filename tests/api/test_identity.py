@@ -10,6 +10,7 @@ import pytest
 from falcon import testing
 from sqlalchemy import select
 
+from ncloud.daemons.api import policy
 from ncloud.daemons.api.app import create_app
 from ncloud.daemons.core import config, rpc
 from ncloud.daemons.core.db import migrate
@@ -19,6 +20,7 @@ from ncloud.daemons.core.identity import bootstrap, keys, passwords
 from ncloud.daemons.core.identity.auth import UNAUTHORIZED
 
 V3 = "/identity/v3"
+IMAGE = "4070a910-c735-5264-b2b8-917683df8f98"  # any id: the policy refuses before it is looked up
 
 
 @pytest.fixture
@@ -318,3 +320,28 @@ def test_an_expired_application_credential_or_a_past_expiry_is_refused(cloud):
     assert cloud.simulate_post(f"{V3}/auth/tokens",
                                json=app_cred_auth(id=credential["id"], secret=credential["secret"])).status_code == 401
     assert cloud.simulate_get("/compute/v2.1/servers", headers={"X-Auth-Token": text}).status_code == 401
+
+
+# -- policy on the Compute API with Identity tokens -----------------------------------------------
+
+def test_a_reader_lists_but_cannot_create_and_a_policy_file_changes_that(cloud, tmp_path):
+    admin = admin_headers(cloud)
+    reader = cloud.simulate_get(f"{V3}/roles", params={"name": "reader"}, headers=admin).json["roles"][0]["id"]
+    user = cloud.simulate_post(f"{V3}/users", json={"user": {"name": "rita", "password": "ritapw"}}, headers=admin)
+    rita_id = user.json["user"]["id"]
+    assert cloud.simulate_put(f"{V3}/projects/p1id/users/{rita_id}/roles/{reader}", headers=admin).status_code == 204
+    rita = {"X-Auth-Token": issue(cloud, password_auth("rita", "ritapw", "p1"))[0]}
+    assert cloud.simulate_get("/compute/v2.1/servers", headers=rita).status_code == 200
+    created = cloud.simulate_post("/compute/v2.1/servers", headers=rita,
+                                  json={"server": {"name": "x", "flavorRef": "1", "imageRef": IMAGE}})
+    assert created.status_code == 403
+    assert created.json["forbidden"]["message"] == "Policy doesn't allow os_compute_api:servers:create to be performed."
+
+
+def test_the_api_refuses_to_start_on_a_broken_policy_file(tmp_path):
+    path = tmp_path / "policy.yaml"
+    path.write_text('"os_compute_api:servers:create": "role:member and"\n')
+    conf = config.load(None, environ={"NCLOUD_DEFAULT__STATE_PATH": str(tmp_path),
+                                      "NCLOUD_API__POLICY_FILE": str(path)})
+    with pytest.raises(policy.PolicyError, match=f"{path}: rule 'os_compute_api:servers:create'"):
+        create_app(conf, Database(conf.database_url), rpc.Transport("memory://"))

@@ -2,9 +2,10 @@
 
 Keystone's paths, bodies and status codes, because the `openstack` CLI resolves names through
 them (`role add --project p --user u member` looks each name up, then PUTs the assignment). Who
-may do what follows Keystone's defaults for a cloud without system scope: an `admin` of any
-project administers identity; anyone may read their own user, their own project and its domain,
-and change their own password. Everything else is 403 with Keystone's message.
+may do what is the policy engine's `identity:*` rules (api/policy.py), Keystone's defaults for a
+cloud without system scope: an `admin` of any project administers identity; anyone may read
+their own user, their own project and its domain, and change their own password. A refusal is
+403 with Keystone's message.
 
 Deleting or disabling a user revokes every token it holds (a revocation event by user), so the
 change takes effect on the next request everywhere.
@@ -19,10 +20,11 @@ import falcon
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
-from ncloud.daemons.api import validation
+from ncloud.daemons.api import policy, validation
 from ncloud.daemons.api.errors import Fault
 from ncloud.daemons.api.identity.resources import PREFIX, _Authenticated, _base
 from ncloud.daemons.api.validation import Schema
+from ncloud.daemons.core.context import RequestContext
 from ncloud.daemons.core.db.models import (
     ApplicationCredential,
     Domain,
@@ -80,10 +82,6 @@ def _conflict(kind: str) -> Fault:
                       "ID default.")
 
 
-def is_admin(caller: Identity) -> bool:
-    return "admin" in caller.role_names
-
-
 def _links(base: str, collection: str, ident: str) -> dict:
     return {"self": f"{base}{PREFIX}/{collection}/{ident}"}
 
@@ -130,9 +128,14 @@ class _Admin(_Authenticated):
     def base(self, req: falcon.Request) -> str:
         return _base(req, self.public_endpoint)
 
-    def admin(self, req: falcon.Request, action: str) -> Identity:
+    def authorize(self, req: falcon.Request, action: str, target: dict | None = None) -> Identity:
+        """The caller, if the policy allows them `identity:<action>` on `target`; 403 otherwise."""
         caller = self.caller(req)
-        if not is_admin(caller):
+        ctx = RequestContext(user_id=caller.user.id, project_id=caller.project.id if caller.project else None,
+                             roles=caller.role_names, request_id=req.context.ctx.request_id)
+        ctx.domain_id = caller.project.domain_id if caller.project else None
+        ctx.policy = getattr(req.context.ctx, "policy", policy.DEFAULT_ENFORCER)
+        if not policy.allowed(ctx, f"identity:{action}", target or {}):
             raise _forbidden(action)
         return caller
 
@@ -160,7 +163,7 @@ def _domain_id(session, requested: str | None) -> str:
 
 class Domains(_Admin):
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        self.admin(req, "list_domains")
+        self.authorize(req, "list_domains")
         query = select(Domain).order_by(Domain.name)
         if "name" in req.params:
             query = query.where(Domain.name == req.get_param("name"))
@@ -174,14 +177,10 @@ class Domains(_Admin):
 
 class DomainItem(_Admin):
     def on_get(self, req: falcon.Request, resp: falcon.Response, domain_id: str) -> None:
-        caller = self.caller(req)
+        self.authorize(req, "get_domain", {"domain_id": domain_id})
         with self.db.reader() as session:
             domain = session.get(Domain, domain_id)
-        own = caller.project is not None and domain is not None and caller.project.domain_id == domain.id
-        visible = domain is not None and (is_admin(caller) or own)
-        if not visible:
-            if not is_admin(caller):
-                raise _forbidden("get_domain")
+        if domain is None:
             raise _not_found("domain", domain_id)
         resp.media = {"domain": domain_view(domain, self.base(req))}
 
@@ -190,7 +189,7 @@ class DomainItem(_Admin):
 
 class Projects(_Admin):
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        self.admin(req, "list_projects")
+        self.authorize(req, "list_projects")
         query = select(Project).order_by(Project.name)
         for param, column in (("name", Project.name), ("domain_id", Project.domain_id)):
             if param in req.params:
@@ -203,7 +202,7 @@ class Projects(_Admin):
         resp.media = {"projects": [project_view(row, base) for row in rows], "links": _list_links(base, "projects")}
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        self.admin(req, "create_project")
+        self.authorize(req, "create_project")
         body = validation.read_json(req)
         PROJECT_CREATE.validate(body)
         ref = body["project"]
@@ -221,9 +220,7 @@ class Projects(_Admin):
 
 class ProjectItem(_Admin):
     def on_get(self, req: falcon.Request, resp: falcon.Response, project_id: str) -> None:
-        caller = self.caller(req)
-        if not is_admin(caller) and (caller.project is None or caller.project.id != project_id):
-            raise _forbidden("get_project")
+        self.authorize(req, "get_project", {"project_id": project_id})
         with self.db.reader() as session:
             project = session.get(Project, project_id)
         if project is None:
@@ -231,7 +228,7 @@ class ProjectItem(_Admin):
         resp.media = {"project": project_view(project, self.base(req))}
 
     def on_patch(self, req: falcon.Request, resp: falcon.Response, project_id: str) -> None:
-        self.admin(req, "update_project")
+        self.authorize(req, "update_project")
         body = validation.read_json(req)
         PROJECT_UPDATE.validate(body)
         ref = body["project"]
@@ -251,7 +248,7 @@ class ProjectItem(_Admin):
         resp.media = {"project": project_view(project, self.base(req))}
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, project_id: str) -> None:
-        self.admin(req, "delete_project")
+        self.authorize(req, "delete_project")
         with self.db.writer() as session:
             project = session.get(Project, project_id)
             if project is None:
@@ -265,7 +262,7 @@ class ProjectItem(_Admin):
 
 class Users(_Admin):
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        self.admin(req, "list_users")
+        self.authorize(req, "list_users")
         query = select(User).order_by(User.name)
         for param, column in (("name", User.name), ("domain_id", User.domain_id)):
             if param in req.params:
@@ -278,7 +275,7 @@ class Users(_Admin):
         resp.media = {"users": [user_view(row, base) for row in rows], "links": _list_links(base, "users")}
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        self.admin(req, "create_user")
+        self.authorize(req, "create_user")
         body = validation.read_json(req)
         USER_CREATE.validate(body)
         ref = body["user"]
@@ -299,9 +296,7 @@ class Users(_Admin):
 
 class UserItem(_Admin):
     def on_get(self, req: falcon.Request, resp: falcon.Response, user_id: str) -> None:
-        caller = self.caller(req)
-        if not is_admin(caller) and caller.user.id != user_id:
-            raise _forbidden("get_user")
+        self.authorize(req, "get_user", {"user_id": user_id})
         with self.db.reader() as session:
             user = session.get(User, user_id)
         if user is None:
@@ -309,7 +304,7 @@ class UserItem(_Admin):
         resp.media = {"user": user_view(user, self.base(req))}
 
     def on_patch(self, req: falcon.Request, resp: falcon.Response, user_id: str) -> None:
-        self.admin(req, "update_user")
+        self.authorize(req, "update_user")
         body = validation.read_json(req)
         USER_UPDATE.validate(body)
         ref = body["user"]
@@ -330,7 +325,7 @@ class UserItem(_Admin):
         resp.media = {"user": user_view(user, self.base(req))}
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, user_id: str) -> None:
-        self.admin(req, "delete_user")
+        self.authorize(req, "delete_user")
         with self.db.writer() as session:
             user = session.get(User, user_id)
             if user is None:
@@ -345,9 +340,7 @@ class UserPassword(_Admin):
     """POST /users/{id}/password: a user changes their own password, proving the old one."""
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, user_id: str) -> None:
-        caller = self.caller(req)
-        if caller.user.id != user_id:
-            raise _forbidden("change_password")
+        self.authorize(req, "change_password", {"user_id": user_id})
         body = validation.read_json(req)
         PASSWORD_CHANGE.validate(body)
         with self.db.writer() as session:
@@ -363,9 +356,7 @@ class UserProjects(_Admin):
     """GET /users/{id}/projects: the projects a user has a role on (their own, or any for an admin)."""
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, user_id: str) -> None:
-        caller = self.caller(req)
-        if not is_admin(caller) and caller.user.id != user_id:
-            raise _forbidden("list_user_projects")
+        self.authorize(req, "list_user_projects", {"user_id": user_id})
         base = self.base(req)
         resp.media = {"projects": [project_view(p, base) for p in self.auth.projects_of(user_id)],
                       "links": _list_links(base, f"users/{user_id}/projects")}
@@ -375,7 +366,7 @@ class UserProjects(_Admin):
 
 class Roles(_Admin):
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        self.admin(req, "list_roles")
+        self.authorize(req, "list_roles")
         query = select(Role).order_by(Role.name)
         if "name" in req.params:
             query = query.where(Role.name == req.get_param("name"))
@@ -385,7 +376,7 @@ class Roles(_Admin):
         resp.media = {"roles": [role_view(row, base) for row in rows], "links": _list_links(base, "roles")}
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        self.admin(req, "create_role")
+        self.authorize(req, "create_role")
         body = validation.read_json(req)
         ROLE_CREATE.validate(body)
         try:
@@ -400,7 +391,7 @@ class Roles(_Admin):
 
 class RoleItem(_Admin):
     def on_get(self, req: falcon.Request, resp: falcon.Response, role_id: str) -> None:
-        self.admin(req, "get_role")
+        self.authorize(req, "get_role")
         with self.db.reader() as session:
             role = session.get(Role, role_id)
         if role is None:
@@ -408,7 +399,7 @@ class RoleItem(_Admin):
         resp.media = {"role": role_view(role, self.base(req))}
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, role_id: str) -> None:
-        self.admin(req, "delete_role")
+        self.authorize(req, "delete_role")
         with self.db.writer() as session:
             role = session.get(Role, role_id)
             if role is None:
@@ -422,7 +413,7 @@ class ProjectUserRoles(_Admin):
     """GET /projects/{p}/users/{u}/roles: a user's roles on a project."""
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, project_id: str, user_id: str) -> None:
-        self.admin(req, "list_grants")
+        self.authorize(req, "list_grants")
         with self.db.reader() as session:
             rows = session.scalars(select(Role).join(RoleAssignment, RoleAssignment.role_id == Role.id).where(
                 RoleAssignment.project_id == project_id, RoleAssignment.user_id == user_id).order_by(Role.name)).all()
@@ -440,7 +431,7 @@ class ProjectUserRole(_Admin):
                 raise _not_found(kind, ident)
 
     def on_put(self, req: falcon.Request, resp: falcon.Response, project_id: str, user_id: str, role_id: str) -> None:
-        self.admin(req, "create_grant")
+        self.authorize(req, "create_grant")
         with self.db.writer() as session:
             self._check(session, project_id, user_id, role_id)
             if session.get(RoleAssignment, (user_id, project_id, role_id)) is None:
@@ -448,7 +439,7 @@ class ProjectUserRole(_Admin):
         resp.status = 204
 
     def on_head(self, req: falcon.Request, resp: falcon.Response, project_id: str, user_id: str, role_id: str) -> None:
-        self.admin(req, "check_grant")
+        self.authorize(req, "check_grant")
         with self.db.reader() as session:
             self._check(session, project_id, user_id, role_id)
             if session.get(RoleAssignment, (user_id, project_id, role_id)) is None:
@@ -457,7 +448,7 @@ class ProjectUserRole(_Admin):
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, project_id: str, user_id: str,
                   role_id: str) -> None:
-        self.admin(req, "revoke_grant")
+        self.authorize(req, "revoke_grant")
         with self.db.writer() as session:
             self._check(session, project_id, user_id, role_id)
             assignment = session.get(RoleAssignment, (user_id, project_id, role_id))
@@ -471,10 +462,7 @@ class RoleAssignments(_Admin):
     """GET /role_assignments?user.id=&scope.project.id=&role.id=[&include_names]."""
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        caller = self.caller(req)
-        wanted_user = req.get_param("user.id")
-        if not is_admin(caller) and wanted_user != caller.user.id:
-            raise _forbidden("list_role_assignments")
+        self.authorize(req, "list_role_assignments", {"user_id": req.get_param("user.id")})
         query = (select(RoleAssignment, Role.name, User.name, Project.name)
                  .join(Role, Role.id == RoleAssignment.role_id).join(User, User.id == RoleAssignment.user_id)
                  .join(Project, Project.id == RoleAssignment.project_id))
@@ -537,10 +525,7 @@ class ApplicationCredentials(_Admin):
     """
 
     def _owner(self, req: falcon.Request, user_id: str, action: str) -> Identity:
-        caller = self.caller(req)
-        if caller.user.id != user_id:
-            raise _forbidden(action)
-        return caller
+        return self.authorize(req, action, {"user_id": user_id})
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, user_id: str) -> None:
         self._owner(req, user_id, "list_application_credentials")

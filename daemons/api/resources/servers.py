@@ -51,6 +51,7 @@ class Servers(_Base):
         self.conductor = ConductorAPI(transport)
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        policy.authorize(req.context.ctx, "os_compute_api:servers:index")
         urls = self.urls(req)
         params, rows = _list(self.conf, self.db, req, "os_compute_api:servers:index:get_all_tenants")
         body = {"servers": [views.server_summary(row, urls) for row in rows]}
@@ -58,6 +59,7 @@ class Servers(_Base):
         resp.media = body
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        policy.authorize(req.context.ctx, "os_compute_api:servers:create")
         body = validation.read_json(req)
         schemas.SERVER_CREATE.validate(body)
         created = boot.create(self.conf, self.db, self.conductor, req.context.ctx, body)
@@ -76,6 +78,7 @@ class ServersDetail(_Base):
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         ctx: RequestContext = req.context.ctx
+        policy.authorize(ctx, "os_compute_api:servers:detail")
         urls = self.urls(req)
         params, rows, faults = _list(self.conf, self.db, req, "os_compute_api:servers:detail:get_all_tenants",
                                      with_faults=True)
@@ -96,6 +99,7 @@ class Server(_Base):
         ctx: RequestContext = req.context.ctx
         with self.db.reader() as session:
             row = instances.get(session, server_id, project_id=None if ctx.is_admin else ctx.project_id)
+            policy.authorize(ctx, "os_compute_api:servers:show", {"project_id": row.project_id})
             fault = None
             if row.vm_state == states.ERROR:
                 fault = instances.latest_faults(session, [row.uuid]).get(row.uuid)
