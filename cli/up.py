@@ -1,14 +1,18 @@
 """Run the whole cloud on this machine (all-in-one) until Ctrl-C.
 
-Everything lives under --state-dir: the SQLite database, logs and clouds.yaml. The daemons run
-in this one process and talk over the embedded message transport, so nothing else needs to be
-installed. Servers run on the fake driver until the libvirt driver lands.
+Everything lives under --state-dir: the SQLite database, the token keys, logs and clouds.yaml.
+The daemons run in this one process and talk over the embedded message transport, so nothing
+else needs to be installed. Identity is bootstrapped with two users: `admin` (administrator of
+project admin) and `demo` (member of project demo), whose passwords are generated once and kept
+in clouds.yaml (clouds `ncloud` and `ncloud-demo`). Servers run on the fake driver until the
+libvirt driver lands.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import secrets
 import time
 import urllib.error
 import urllib.request
@@ -18,16 +22,25 @@ import typer
 
 from ncloud.cli.options import ConfigFile, load_config
 
-ADMIN_TOKEN = "admin:admin"
 
-
-def _request(method: str, url: str, body: dict | None = None, timeout: float = 10) -> dict:
+def _request(method: str, url: str, token: str, body: dict | None = None, timeout: float = 10) -> dict:
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(url, data=data, method=method, headers={
-        "X-Auth-Token": ADMIN_TOKEN, "Content-Type": "application/json", "Accept": "application/json"})
+        "X-Auth-Token": token, "Content-Type": "application/json", "Accept": "application/json"})
     with urllib.request.urlopen(request, timeout=timeout) as response:
         payload = response.read()
     return json.loads(payload) if payload else {}
+
+
+def token_for(identity_url: str, user: str, password: str, project: str) -> str:
+    """A project-scoped token for `user` (password authentication, domain Default)."""
+    body = {"auth": {"identity": {"methods": ["password"], "password": {
+        "user": {"name": user, "domain": {"name": "Default"}, "password": password}}},
+        "scope": {"project": {"name": project, "domain": {"name": "Default"}}}}}
+    request = urllib.request.Request(f"{identity_url}/auth/tokens?nocatalog", data=json.dumps(body).encode(),
+                                     method="POST", headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return response.headers["X-Subject-Token"]
 
 
 def _wait_for_api(base: str, deadline: float = 30) -> None:
@@ -42,27 +55,44 @@ def _wait_for_api(base: str, deadline: float = 30) -> None:
             time.sleep(0.1)
 
 
-def _write_clouds_yaml(path: Path, compute_url: str) -> None:
-    # Until Identity exists the API runs in noauth2 mode: the token names user and project.
-    path.write_text(
-        "# Written by 'ncloud up'. The cloud runs in noauth2 (development) mode: the token is 'user:project'.\n"
-        "clouds:\n"
-        "  ncloud:\n"
-        "    auth_type: admin_token\n"
-        "    auth:\n"
-        f"      endpoint: {compute_url}\n"
-        f"      token: {ADMIN_TOKEN}\n"
-        f"    compute_endpoint_override: {compute_url}\n"
-        "    region_name: RegionOne\n")
+CLOUDS = {"ncloud": ("admin", "admin"), "ncloud-demo": ("demo", "demo")}  # cloud name -> (user, project)
+
+
+def _passwords(path: Path, configured_admin: str) -> dict[str, str]:
+    """The users' passwords: as configured, else as an earlier run wrote them, else new ones."""
+    import yaml
+
+    earlier: dict[str, str] = {}
+    if path.exists():
+        clouds = (yaml.safe_load(path.read_text()) or {}).get("clouds") or {}
+        for cloud, (user, _) in CLOUDS.items():
+            password = ((clouds.get(cloud) or {}).get("auth") or {}).get("password")
+            if password:
+                earlier[user] = password
+    return {"admin": configured_admin or earlier.get("admin") or secrets.token_urlsafe(18),
+            "demo": earlier.get("demo") or secrets.token_urlsafe(18)}
+
+
+def _write_clouds_yaml(path: Path, identity_url: str, passwords: dict[str, str]) -> None:
+    import yaml
+
+    clouds = {cloud: {"auth": {"auth_url": identity_url, "username": user, "password": passwords[user],
+                               "project_name": project, "user_domain_name": "Default",
+                               "project_domain_name": "Default"},
+                      "region_name": "RegionOne", "identity_api_version": 3}
+              for cloud, (user, project) in CLOUDS.items()}
+    path.touch(mode=0o600)
     path.chmod(0o600)
+    path.write_text("# Written by 'ncloud up': the administrator (ncloud) and an end user (ncloud-demo).\n"
+                    + yaml.safe_dump({"clouds": clouds}, sort_keys=False))
 
 
-def _boot(compute_url: str, name: str, flavor: str, image_id: str, timeout: float = 120) -> dict:
-    server = _request("POST", f"{compute_url}/servers",
+def _boot(compute_url: str, token: str, name: str, flavor: str, image_id: str, timeout: float = 120) -> dict:
+    server = _request("POST", f"{compute_url}/servers", token,
                       {"server": {"name": name, "flavorRef": flavor, "imageRef": image_id}})["server"]
     end = time.monotonic() + timeout
     while time.monotonic() < end:
-        found = _request("GET", f"{compute_url}/servers/{server['id']}")["server"]
+        found = _request("GET", f"{compute_url}/servers/{server['id']}", token)["server"]
         if found["status"] in ("ACTIVE", "ERROR"):
             return found
         time.sleep(0.2)
@@ -86,6 +116,8 @@ def up(
 
     from ncloud.daemons.allinone import AllInOne
     from ncloud.daemons.core import config, log
+    from ncloud.daemons.core.identity import bootstrap as identity_bootstrap
+    from ncloud.daemons.core.identity import keys
     from ncloud.daemons.core.launcher import settle_memory
     from ncloud.daemons.core.service import wait_for_signal
 
@@ -93,11 +125,15 @@ def up(
     state_dir = state_dir.expanduser().resolve()
     (state_dir / "logs").mkdir(parents=True, exist_ok=True)
     base = load_config(config_file)
+    clouds_yaml = state_dir / "clouds.yaml"
+    passwords = _passwords(clouds_yaml, base.identity.admin_password)
+    public = base.identity.public_url or f"http://{'127.0.0.1' if bind_host in ('0.0.0.0', '') else bind_host}:{port}"
     try:
         conf = config.load(config_file, overrides={
             "DEFAULT": {"state_path": str(state_dir),
                         "log_file": base.default.log_file or str(state_dir / "logs" / "ncloud.log")},
-            "api": {"bind_host": bind_host, "bind_port": port}})
+            "api": {"bind_host": bind_host, "bind_port": port},
+            "identity": {"admin_password": passwords["admin"], "public_url": public}})
     except config.ConfigError as error:
         typer.secho(f"error: {error}", fg="red", err=True)
         raise typer.Exit(2) from None
@@ -105,6 +141,9 @@ def up(
     log.log_effective_config(conf, logging.getLogger("ncloud.up"))
     with console.status("starting the cloud (database, conductor, scheduler, compute, API)..."):
         cloud = AllInOne(conf)
+        keys.setup(conf.token_key_repository, conf.identity.max_active_keys)
+        identity_bootstrap.bootstrap(cloud.db, conf)
+        identity_bootstrap.ensure_user(cloud.db, "demo", passwords["demo"], "demo")
         try:
             cloud.start()
         except OSError as error:  # the port is taken, most likely
@@ -121,28 +160,28 @@ def up(
             typer.secho(f"error: the API did not answer at {root}: {error}", fg="red", err=True)
             raise typer.Exit(1) from None
     settle_memory()
-    clouds_yaml = state_dir / "clouds.yaml"
-    _write_clouds_yaml(clouds_yaml, compute_url)
+    identity_url = f"{public}/identity/v3"
+    _write_clouds_yaml(clouds_yaml, identity_url, passwords)
     console.print(f"[bold green]ncloud is up[/] (state in {state_dir}, log {conf.default.log_file})")
     console.print(f"  Compute API  {compute_url}")
-    console.print(f"  clouds.yaml  {clouds_yaml} (cloud 'ncloud')")
-    console.print("  identities   noauth2 development mode: token 'admin:admin' (administrator), 'demo:demo' "
-                  "(project demo); any 'user:project' is accepted until Identity lands", soft_wrap=True)
+    console.print(f"  Identity     {identity_url}")
+    console.print(f"  clouds.yaml  {clouds_yaml}: clouds 'ncloud' (user admin, administrator) and 'ncloud-demo' "
+                  "(user demo, member of project demo), passwords inside", soft_wrap=True)
     console.print(f"  flavors      {', '.join(cloud.defaults['flavors'])};  image "
                   f"{cloud.defaults['image_name']} ({cloud.defaults['image_id']})", soft_wrap=True)
-    console.print("  boot one:    curl -s -H 'X-Auth-Token: demo:demo' -H 'Content-Type: application/json' "
-                  f"-d '{{\"server\": {{\"name\": \"vm1\", \"flavorRef\": \"1\", \"imageRef\": "
-                  f"\"{cloud.defaults['image_id']}\"}}}}' {compute_url}/servers", soft_wrap=True)
+    console.print(f"  try:         OS_CLIENT_CONFIG_FILE={clouds_yaml} openstack --os-cloud ncloud-demo server list",
+                  soft_wrap=True)
     status_ok = True
     try:
         if boot_server:
             with console.status(f"booting server {boot_server}..."):
                 started = time.monotonic()
-                server = _boot(compute_url, boot_server, "1", cloud.defaults["image_id"])
+                token = token_for(identity_url, "demo", passwords["demo"], "demo")
+                server = _boot(compute_url, token, boot_server, "1", cloud.defaults["image_id"])
             status_ok = server["status"] == "ACTIVE"
             colour = "green" if status_ok else "red"
             console.print(f"  server       {server['name']} {server['id']} [{colour}]{server['status']}[/] "
-                          f"on {server.get('OS-EXT-SRV-ATTR:host')} in {time.monotonic() - started:.2f}s")
+                          f"in {time.monotonic() - started:.2f}s (user demo, project demo)", soft_wrap=True)
             if not status_ok:
                 console.print(f"  fault        {server.get('fault', {}).get('message')}")
         if not (boot_server and exit_after_boot):

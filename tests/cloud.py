@@ -51,7 +51,8 @@ class ProcessCloud:
             "DEFAULT": {"transport_url": transport_url, "state_path": str(workdir), "report_interval": "1",
                         "service_down_time": "20", "rpc_response_timeout": "20"},
             "database": {"connection": database_url},
-            "api": {"bind_host": "127.0.0.1", "bind_port": str(self.port)},
+            # The tests name users and projects directly ('user:project' tokens): noauth2.
+            "api": {"bind_host": "127.0.0.1", "bind_port": str(self.port), "auth_strategy": "noauth2"},
             "conductor": {"reconcile_interval": "1"},
             "compute": {"resource_report_interval": "5"},
         }

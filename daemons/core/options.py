@@ -74,7 +74,7 @@ SECTIONS: dict[str, tuple[Opt, ...]] = {
             "single process.", minimum=0),
         Opt("public_endpoint", str, "",
             "Base URL clients use to reach the API (links in responses). Empty: taken from the request."),
-        Opt("auth_strategy", str, "noauth2",
+        Opt("auth_strategy", str, "keystone",
             "How requests are authenticated. keystone: Identity tokens (POST /identity/v3/auth/tokens). "
             "noauth2 is a development mode: the token 'user:project' is trusted as is, and user 'admin' "
             "is an administrator.", choices=("noauth2", "keystone")),

@@ -88,7 +88,7 @@ def compute():
 def conf(tmp_path):
     return config.load(None, environ={}, overrides={
         "DEFAULT": {"state_path": str(tmp_path), "host": "api-test"},
-        "api": {"public_endpoint": "http://cloud.test:8774", "max_limit": 1000},
+        "api": {"public_endpoint": "http://cloud.test:8774", "max_limit": 1000, "auth_strategy": "noauth2"},
     })
 
 

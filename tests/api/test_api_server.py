@@ -61,7 +61,7 @@ def write_config(tmp_path: Path, port: int, database_url: str, transport_url: st
     path.write_text(f"[DEFAULT]\nhost = api-host\nstate_path = {tmp_path}\nreport_interval = 0.2\n"
                     f"transport_url = {transport_url}\n"
                     f"[database]\nconnection = {database_url}\nmax_retries = 0\n"
-                    f"[api]\nbind_host = 127.0.0.1\nbind_port = {port}\nworkers = {workers}\n")
+                    f"[api]\nbind_host = 127.0.0.1\nbind_port = {port}\nworkers = {workers}\nauth_strategy = noauth2\n")
     return path
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import httpx
 import yaml
 
+from ncloud.cli.up import token_for
 from ncloud.daemons.core.bootstrap import DEMO_IMAGE_ID
 from tests.cloud import free_port, wait_until
 from tests.servers import _pdeathsig
@@ -20,8 +21,8 @@ def test_readme_command_boots_a_server_to_active_and_exits(tmp_path):
                              "--boot-server", "demo", "--exit-after-boot"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "ncloud is up" in result.stdout
-    assert "token 'admin:admin' (administrator), 'demo:demo' (project demo)" in result.stdout
-    assert "ACTIVE" in result.stdout
+    assert "clouds 'ncloud' (user admin, administrator) and 'ncloud-demo'" in result.stdout
+    assert "ACTIVE" in result.stdout and "(user demo, project demo)" in result.stdout
     assert "ncloud stopped." in result.stdout
     assert (tmp_path / "state" / "ncloud.db").exists()
 
@@ -34,11 +35,15 @@ def test_up_serves_until_ctrl_c_writes_clouds_yaml_and_keeps_state(tmp_path):
     try:
         wait_until(lambda: (state / "clouds.yaml").exists() or process.poll() is not None, 60, what="clouds.yaml")
         assert process.poll() is None
-        clouds = yaml.safe_load((state / "clouds.yaml").read_text())
-        compute = clouds["clouds"]["ncloud"]["compute_endpoint_override"]
-        assert compute == f"http://127.0.0.1:{port}/compute/v2.1"
+        clouds = yaml.safe_load((state / "clouds.yaml").read_text())["clouds"]
         assert (state / "clouds.yaml").stat().st_mode & 0o777 == 0o600
-        with httpx.Client(base_url=compute, headers={"X-Auth-Token": "demo:demo"}, timeout=10) as api:
+        demo = clouds["ncloud-demo"]["auth"]
+        assert demo["auth_url"] == f"http://127.0.0.1:{port}/identity/v3"
+        assert (demo["username"], demo["project_name"]) == ("demo", "demo") and len(demo["password"]) >= 20
+        token = token_for(demo["auth_url"], "demo", demo["password"], "demo")
+        compute = f"http://127.0.0.1:{port}/compute/v2.1"
+        assert httpx.get(f"{compute}/servers", headers={"X-Auth-Token": "demo:demo"}).status_code == 401
+        with httpx.Client(base_url=compute, headers={"X-Auth-Token": token}, timeout=10) as api:
             response = api.post("/servers", json={"server": {"name": "vm", "flavorRef": "1",
                                                              "imageRef": DEMO_IMAGE_ID}})
             assert response.status_code == 202
@@ -57,6 +62,20 @@ def test_up_serves_until_ctrl_c_writes_clouds_yaml_and_keeps_state(tmp_path):
     assert "config [DEFAULT] transport_url = 'memory://'" in log  # the effective configuration, at start
     assert "received SIGINT, stopping" in log
     assert "Traceback" not in log
+
+
+def test_a_second_start_keeps_the_passwords_of_clouds_yaml(tmp_path):
+    state = tmp_path / "state"
+    for _ in range(2):
+        result = subprocess.run([NCLOUD, "up", "--state-dir", str(state), "--port", str(free_port()),
+                                 "--boot-server", "again", "--exit-after-boot"], capture_output=True, text=True,
+                                timeout=120)
+        assert result.returncode == 0, result.stdout + result.stderr
+        passwords = [cloud["auth"]["password"]
+                     for cloud in yaml.safe_load((state / "clouds.yaml").read_text())["clouds"].values()]
+        if _ == 0:
+            first = passwords
+    assert passwords == first
 
 
 def test_up_on_a_taken_port_says_so_and_exits_1(tmp_path):

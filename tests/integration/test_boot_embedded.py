@@ -17,7 +17,7 @@ from tests.cloud import wait_until
 def make_cloud(tmp_path, **fake):
     conf = config.load(None, environ={}, overrides={
         "DEFAULT": {"host": "aio", "state_path": str(tmp_path), "report_interval": 0.5, "rpc_workers": 2},
-        "api": {"bind_host": "127.0.0.1", "bind_port": 0},
+        "api": {"bind_host": "127.0.0.1", "bind_port": 0, "auth_strategy": "noauth2"},
         "conductor": {"reconcile_interval": 0.5},
         "fake": {"hosts": 3, "vcpus": 4, "memory_mb": 2560, "local_gb": 100, **fake},
     })

@@ -76,3 +76,20 @@ def _ensure(session: Session, model, keys: dict, **defaults):
         session.add(row)
         session.flush()
     return row
+
+
+def ensure_user(db: Database, user_name: str, password: str, project_name: str, role_name: str = "member") -> str:
+    """A user with `password` and `role_name` on a project of its own (both in Default); its id.
+
+    For the all-in-one's ready-made end user; idempotent, and the password is reset to `password`.
+    """
+    with db.writer() as session:
+        project = _ensure(session, Project, {"name": project_name, "domain_id": DEFAULT_DOMAIN_ID})
+        user = _ensure(session, User, {"name": user_name, "domain_id": DEFAULT_DOMAIN_ID},
+                       default_project_id=project.id)
+        if not passwords.verify(user.password_hash, password):
+            user.password_hash = passwords.hash_secret(password)
+        role = session.scalars(select(Role).where(Role.name == role_name)).one()
+        if session.get(RoleAssignment, (user.id, project.id, role.id)) is None:
+            session.add(RoleAssignment(user_id=user.id, project_id=project.id, role_id=role.id))
+    return user.id
