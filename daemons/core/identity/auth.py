@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, exists, or_, select
 from sqlalchemy.orm import Session
 
 from ncloud.daemons.core import exception
@@ -215,22 +215,22 @@ class Authenticator:
             token = self.provider.validate(text)
         except TokenNotValid as error:
             raise Unauthorized(str(error)) from None
-        issued = token.issued_at.replace(tzinfo=None)
-        revoked = session.scalar(select(RevocationEvent.id).where(
-            or_(RevocationEvent.audit_id.in_(token.audit_ids),
-                (RevocationEvent.user_id == token.user_id) & (RevocationEvent.issued_before >= issued)
-                & (RevocationEvent.audit_id.is_(None)))).limit(1))
-        if revoked is not None:
+        rows = session.connection().execute(_VALIDATION, {
+            "user_id": token.user_id, "project_id": token.project_id, "audit_ids": list(token.audit_ids),
+            "issued": token.issued_at.replace(tzinfo=None)}).all()
+        if rows and rows[0].revoked:
             raise Unauthorized("The token has been revoked.")
-        row = session.execute(select(User, Domain).join(Domain, Domain.id == User.domain_id)
-                              .where(User.id == token.user_id)).first()
-        if row is None or not row[0].enabled or not row[1].enabled:
+        if not rows or not rows[0].user_enabled or not rows[0].user_domain_enabled:
             raise Unauthorized()
-        user = Named(row[0].id, row[0].name, row[1].id, row[1].name)
+        first = rows[0]
+        user = Named(token.user_id, first.user_name, first.user_domain_id, first.user_domain_name)
         project, roles, restricted = None, [], False
         if token.project_id is not None:
-            project = self._project(session, select(Project).where(Project.id == token.project_id))
-            roles = self._roles(session, user.id, token.project_id) if project else []
+            if first.project_name is not None and first.project_enabled and first.project_domain_enabled:
+                project = Named(token.project_id, first.project_name, first.project_domain_id,
+                                first.project_domain_name)
+                roles = sorted((Named(row.role_id, row.role_name) for row in rows if row.role_id is not None),
+                               key=lambda role: role.name)
             if token.application_credential_id is not None:
                 credential = session.get(ApplicationCredential, token.application_credential_id)
                 if credential is None or credential.user_id != user.id or _expired(credential):
@@ -271,6 +271,38 @@ class Authenticator:
                                        "region_id": endpoint.region_id, "region": endpoint.region_id,
                                        "url": endpoint.url})
         return list(services.values())
+
+
+def _validation_statement():
+    """Everything a token's validation reads, in one statement built once (a tenth of a request's
+    cost went into building four ORM queries): the user and its domain, the project and its
+    domain, the user's roles on the project (one row each), and whether a revocation event
+    matches the token."""
+    user_domain, project_domain = Domain.__table__.alias("user_domain"), Domain.__table__.alias("project_domain")
+    users, projects = User.__table__, Project.__table__
+    assignments, roles, events = RoleAssignment.__table__, Role.__table__, RevocationEvent.__table__
+    revoked = exists().where(or_(
+        events.c.audit_id.in_(bindparam("audit_ids", expanding=True)),
+        (events.c.user_id == bindparam("user_id")) & events.c.audit_id.is_(None)
+        & (events.c.issued_before >= bindparam("issued"))))
+    return (select(users.c.name.label("user_name"), users.c.enabled.label("user_enabled"),
+                   user_domain.c.id.label("user_domain_id"), user_domain.c.name.label("user_domain_name"),
+                   user_domain.c.enabled.label("user_domain_enabled"),
+                   projects.c.name.label("project_name"), projects.c.enabled.label("project_enabled"),
+                   project_domain.c.id.label("project_domain_id"),
+                   project_domain.c.name.label("project_domain_name"),
+                   project_domain.c.enabled.label("project_domain_enabled"),
+                   roles.c.id.label("role_id"), roles.c.name.label("role_name"), revoked.label("revoked"))
+            .select_from(users.join(user_domain, user_domain.c.id == users.c.domain_id)
+                         .outerjoin(projects, projects.c.id == bindparam("project_id"))
+                         .outerjoin(project_domain, project_domain.c.id == projects.c.domain_id)
+                         .outerjoin(assignments, (assignments.c.user_id == users.c.id)
+                                    & (assignments.c.project_id == projects.c.id))
+                         .outerjoin(roles, roles.c.id == assignments.c.role_id))
+            .where(users.c.id == bindparam("user_id")))
+
+
+_VALIDATION = _validation_statement()
 
 
 def _delegated(roles: list[Named], credential: ApplicationCredential) -> list[Named]:
