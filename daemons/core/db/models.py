@@ -69,7 +69,7 @@ class Flavor(Timestamps, Base):
 
 
 class Image(Timestamps, Base):
-    """What the compute service needs to know of an image; the Image API issue grows this table."""
+    """An image as Glance v2 describes it; its bytes live in the image store (api/image/store.py)."""
 
     __tablename__ = "images"
     id: Mapped[str] = mapped_column(UUID, primary_key=True)
@@ -80,8 +80,16 @@ class Image(Timestamps, Base):
     disk_format: Mapped[str | None] = mapped_column(String(20))
     container_format: Mapped[str | None] = mapped_column(String(20))
     size: Mapped[int | None] = mapped_column(BigInteger)
+    virtual_size: Mapped[int | None] = mapped_column(BigInteger)
     min_disk: Mapped[int] = mapped_column(Integer, default=0)
     min_ram: Mapped[int] = mapped_column(Integer, default=0)
+    checksum: Mapped[str | None] = mapped_column(String(32))  # md5, as Glance keeps it for old clients
+    os_hash_algo: Mapped[str | None] = mapped_column(String(64))
+    os_hash_value: Mapped[str | None] = mapped_column(String(128))
+    protected: Mapped[bool] = mapped_column(Boolean, default=False)
+    os_hidden: Mapped[bool] = mapped_column(Boolean, default=False)
+    tags: Mapped[list] = mapped_column(JSON, default=list)
+    # Free-form and well-known properties (hw_*, os_*, ...) besides the columns above.
     properties: Mapped[dict] = mapped_column(JSON, default=dict)
 
 
