@@ -16,6 +16,10 @@ Identity v3 (identity/resources.py):
     POST, GET, HEAD, DELETE /identity/v3/auth/tokens
     GET  /identity/v3/auth/catalog, /identity/v3/auth/projects
     domains, projects, users, roles, role assignments, application credentials (identity/admin.py)
+Image v2 (image/resources.py):
+    GET  /image, /image/versions          version documents (no token needed)
+    GET, POST /image/v2/images            GET, DELETE /image/v2/images/{id}
+    PUT, GET  /image/v2/images/{id}/file
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import falcon
 from ncloud.daemons.api import errors, middleware, policy
 from ncloud.daemons.api.identity import admin as identity_admin
 from ncloud.daemons.api.identity import resources as identity
+from ncloud.daemons.api.image import resources as image
 from ncloud.daemons.api.resources import flavors, health, hypervisors, servers, services, versions
 from ncloud.daemons.core.config import Config
 from ncloud.daemons.core.db.session import Database
@@ -77,6 +82,12 @@ def create_app(conf: Config, db: Database, transport: Transport) -> falcon.App:
             ("/roles", identity_admin.Roles), ("/roles/{role_id}", identity_admin.RoleItem),
             ("/role_assignments", identity_admin.RoleAssignments)):
         app.add_route(identity.PREFIX + path, resource(authenticator, public))
+
+    app.add_route("/image", image.Versions(public, 300))
+    app.add_route("/image/versions", image.Versions(public, 200))
+    app.add_route(f"{image.PREFIX}/images", image.Images(conf, db))
+    app.add_route(f"{image.PREFIX}/images/{{image_id}}", image.ImageItem(conf, db))
+    app.add_route(f"{image.PREFIX}/images/{{image_id}}/file", image.ImageFile(conf, db))
 
     app.add_route(f"{PREFIX}/os-services", services.Services(conf, db))
     app.add_route(f"{PREFIX}/os-hypervisors", hypervisors.Hypervisors(conf, db))

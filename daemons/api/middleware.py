@@ -35,9 +35,12 @@ MICROVERSION_HEADERS = {
 VARY = "OpenStack-API-Version, X-OpenStack-Nova-API-Version"
 
 
+IMAGE_PREFIX = "/image/v2"
+
+
 def is_api_path(path: str) -> bool:
-    """Paths of the versioned API beyond its version document."""
-    return path.startswith(API_PREFIX + "/") and path != API_PREFIX + "/"
+    """Paths that need a token: the Compute API beyond its version document, and the Image API."""
+    return (path.startswith(API_PREFIX + "/") and path != API_PREFIX + "/") or path.startswith(IMAGE_PREFIX + "/")
 
 
 class RequestContextMiddleware:

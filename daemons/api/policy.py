@@ -61,6 +61,15 @@ DEFAULTS = {
     "os_compute_api:os-hypervisors:list": "rule:admin_api",
     "os_compute_api:os-hypervisors:list-detail": "rule:admin_api",
     "os_compute_api:os-hypervisors:show": "rule:admin_api",
+    # Image (Glance's names): members add and change their project's images; only an admin makes one public.
+    "get_images": "rule:project_reader_or_admin",
+    "get_image": "rule:project_reader_or_admin",
+    "download_image": "rule:project_reader_or_admin",
+    "add_image": "rule:project_member_or_admin",
+    "upload_image": "rule:project_member_or_admin",
+    "modify_image": "rule:project_member_or_admin",
+    "delete_image": "rule:project_member_or_admin",
+    "publicize_image": "rule:admin_api",
     # Identity: an admin administers; anyone reads their own user, project and domain.
     **{f"identity:{action}": "rule:admin_api" for action in (
         "list_domains", "list_projects", "create_project", "update_project", "delete_project", "list_users",

@@ -56,7 +56,9 @@ class APIServer:
         # poll(2), not select(2): no limit of 1024 descriptors, and less work per loop turn.
         self._server = create_server(self.app, map=self._map, threads=self.conf.api.threads, ident="ncloud-api",
                                      expose_tracebacks=False, clear_untrusted_proxy_headers=True,
-                                     asyncore_use_poll=True, **where)
+                                     asyncore_use_poll=True,
+                                     # image uploads: the Image API's own limit answers 413 with a reason
+                                     max_request_body_size=self.conf.image.max_image_size + 1024 * 1024, **where)
         listen = getattr(self._server, "effective_listen", None) or [
             (self._server.effective_host, self._server.effective_port)]
         self.port = int(listen[0][1])  # waitress reports it as a string

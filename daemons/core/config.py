@@ -138,6 +138,10 @@ class Config:
         return self.database.connection or f"sqlite:///{Path(self.default.state_path) / 'ncloud.db'}"
 
     @property
+    def image_store_path(self) -> Path:
+        return Path(self.image.store_path or Path(self.default.state_path) / "images")
+
+    @property
     def token_key_repository(self) -> Path:
         return Path(self.identity.key_repository or Path(self.default.state_path) / "token-keys")
 

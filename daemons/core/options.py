@@ -102,6 +102,12 @@ SECTIONS: dict[str, tuple[Opt, ...]] = {
         Opt("internal_url", str, "", "Base URL for the internal interface. Empty: the public URL."),
         Opt("admin_url", str, "", "Base URL for the admin interface. Empty: the public URL."),
     ),
+    "image": (
+        Opt("store_path", str, "", "Directory of the image store. Empty: <state_path>/images."),
+        Opt("max_image_size", int, 1099511627776,
+            "Largest image upload in bytes (413 beyond it); 1 TiB by default, as Glance's image_size_cap.",
+            minimum=1),
+    ),
     "scheduler": (
         Opt("max_attempts", int, 3, "Hosts a build is tried on before it fails.", minimum=1),
         Opt("host_subset_size", int, 1,

@@ -1,0 +1,256 @@
+"""Image v2 under /image: versions, images, and their data.
+
+Glance's shapes, because the `openstack` client and openstacksdk read them: a flat image document
+(properties beside the columns), `POST /v2/images` then `PUT /v2/images/{id}/file` to upload,
+`GET .../file` to download. An image is visible to the admin, to its owner project, and to
+everyone when public or community; anyone else gets 404, never a hint that it exists.
+
+Not yet here (issue 3 continues): PATCH with JSON patch, tags and deactivate/reactivate calls,
+the members API for shared images, per-project image quotas, ranged downloads.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid as uuidlib
+
+import falcon
+from sqlalchemy import or_, select
+
+from ncloud.daemons.api import policy, validation
+from ncloud.daemons.api.errors import Fault
+from ncloud.daemons.api.image.store import HASH_ALGO, FileStore, ImageTooLarge
+from ncloud.daemons.api.validation import Schema
+from ncloud.daemons.api.views import Urls
+from ncloud.daemons.core.config import Config
+from ncloud.daemons.core.context import RequestContext
+from ncloud.daemons.core.db.models import Image
+from ncloud.daemons.core.db.session import Database
+
+PREFIX = "/image/v2"
+CHUNK = 1024 * 1024
+DISK_FORMATS = ["ami", "ari", "aki", "vhd", "vhdx", "vmdk", "raw", "qcow2", "vdi", "iso", "ploop"]
+CONTAINER_FORMATS = ["ami", "ari", "aki", "bare", "ovf", "ova", "docker", "compressed"]
+COLUMNS = ("name", "visibility", "protected", "os_hidden", "disk_format", "container_format", "min_disk",
+           "min_ram", "tags")
+READ_ONLY = ("status", "size", "virtual_size", "checksum", "os_hash_algo", "os_hash_value", "owner",
+             "created_at", "updated_at", "self", "file", "schema", "direct_url", "locations")
+
+IMAGE_CREATE = Schema({
+    "type": "object",
+    "properties": {
+        "id": {"type": "string", "format": "uuid"},
+        "name": {"type": ["string", "null"], "maxLength": 255},
+        "visibility": {"enum": ["public", "private", "shared", "community"]},
+        "protected": {"type": "boolean"},
+        "os_hidden": {"type": "boolean"},
+        "disk_format": {"enum": [*DISK_FORMATS, None]},
+        "container_format": {"enum": [*CONTAINER_FORMATS, None]},
+        "min_disk": {"type": "integer", "minimum": 0, "maximum": 2**31 - 1},
+        "min_ram": {"type": "integer", "minimum": 0, "maximum": 2**31 - 1},
+        "tags": {"type": "array", "items": {"type": "string", "maxLength": 255}, "uniqueItems": True,
+                 "maxItems": 128},
+    },
+    # Any other key is a property: a string, as Glance stores them.
+    "additionalProperties": {"type": "string", "maxLength": 65535},
+})
+
+
+def _iso(moment: dt.datetime | None) -> str | None:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
+
+
+def image_view(image: Image) -> dict:
+    view = {**(image.properties or {}),
+            "id": image.id, "name": image.name, "status": image.status, "visibility": image.visibility,
+            "protected": image.protected, "os_hidden": image.os_hidden, "checksum": image.checksum,
+            "os_hash_algo": image.os_hash_algo, "os_hash_value": image.os_hash_value, "owner": image.owner,
+            "size": image.size, "virtual_size": image.virtual_size, "min_ram": image.min_ram,
+            "min_disk": image.min_disk, "disk_format": image.disk_format,
+            "container_format": image.container_format, "tags": list(image.tags or []),
+            "created_at": _iso(image.created_at), "updated_at": _iso(image.updated_at or image.created_at),
+            "self": f"/v2/images/{image.id}", "file": f"/v2/images/{image.id}/file", "schema": "/v2/schemas/image"}
+    return view
+
+
+def visible_clause(ctx: RequestContext):
+    """Images the caller may see: all for an admin; else public, community and its project's own."""
+    if ctx.is_admin:
+        return None
+    return or_(Image.visibility.in_(("public", "community")), Image.owner == ctx.project_id)
+
+
+def _versions(req: falcon.Request, public_endpoint: str) -> dict:
+    base = Urls.for_request(req, public_endpoint).root
+    return {"versions": [{"id": version, "status": "CURRENT" if version == "v2.16" else "SUPPORTED",
+                          "links": [{"rel": "self", "href": f"{base}/image/v2/"}]}
+                         for version in ("v2.16", "v2.15", "v2.9", "v2.7", "v2.6", "v2.5", "v2.4", "v2.3",
+                                         "v2.2", "v2.1", "v2.0")]}
+
+
+class Versions:
+    """GET /image (300, as Glance answers its root) and GET /image/versions (200)."""
+
+    def __init__(self, public_endpoint: str, status: int):
+        self.public_endpoint = public_endpoint
+        self.status = status
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.status = self.status
+        resp.media = _versions(req, self.public_endpoint)
+
+
+class _Base:
+    def __init__(self, conf: Config, db: Database):
+        self.conf = conf
+        self.db = db
+        self.store = FileStore(conf.image_store_path)
+
+    def _get(self, session, ctx: RequestContext, image_id: str) -> Image:
+        query = select(Image).where(Image.id == image_id)
+        clause = visible_clause(ctx)
+        if clause is not None:
+            query = query.where(clause)
+        image = session.scalars(query).first()
+        if image is None:
+            raise Fault(404, f"No image found with ID {image_id}")
+        return image
+
+
+class Images(_Base):
+    """GET /image/v2/images (list) and POST (create, status queued)."""
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        ctx: RequestContext = req.context.ctx
+        policy.authorize(ctx, "get_images")
+        limit = req.get_param_as_int("limit", min_value=1) or 25
+        limit = min(limit, self.conf.api.max_limit)
+        query = select(Image).order_by(Image.created_at.desc(), Image.id.desc())
+        visibility = req.get_param("visibility")
+        if visibility == "all" or visibility is None:
+            clause = visible_clause(ctx)
+            if clause is not None:
+                query = query.where(clause)
+            if visibility is None:  # Glance's default list leaves community images out
+                query = query.where(or_(Image.visibility != "community", Image.owner == ctx.project_id))
+        elif visibility in ("public", "private", "shared", "community"):
+            query = query.where(Image.visibility == visibility)
+            if not ctx.is_admin and visibility in ("private", "shared"):
+                query = query.where(Image.owner == ctx.project_id)
+        else:
+            raise Fault(400, f"Invalid visibility value: {visibility}")
+        for name in ("name", "status", "owner", "disk_format", "container_format"):
+            if req.get_param(name) is not None:
+                query = query.where(getattr(Image, name) == req.get_param(name))
+        marker = req.get_param("marker")
+        with self.db.reader() as session:
+            if marker:
+                anchor = self._get(session, ctx, marker)
+                query = query.where(or_(Image.created_at < anchor.created_at,
+                                        (Image.created_at == anchor.created_at) & (Image.id < anchor.id)))
+            tags = req.get_param_as_list("tag") or []
+            rows = [row for row in session.scalars(query.limit(limit if not tags else None))
+                    if all(tag in (row.tags or []) for tag in tags)][:limit]
+        body = {"images": [image_view(row) for row in rows], "first": "/v2/images", "schema": "/v2/schemas/images"}
+        if len(rows) == limit:
+            body["next"] = f"/v2/images?marker={rows[-1].id}&limit={limit}"
+        resp.media = body
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        ctx: RequestContext = req.context.ctx
+        policy.authorize(ctx, "add_image")
+        body = validation.read_json(req)
+        if not isinstance(body, dict):
+            raise Fault(400, "The request body must be a JSON object.")
+        for key in READ_ONLY:
+            if key in body:
+                raise Fault(403, f"Attribute '{key}' is read-only.")
+        IMAGE_CREATE.validate(body)
+        if body.get("visibility") == "public":
+            policy.authorize(ctx, "publicize_image")
+        image_id = body.get("id") or str(uuidlib.uuid4())
+        image = Image(id=image_id, owner=ctx.project_id, status="queued",
+                      visibility=body.get("visibility", "shared"),
+                      properties={k: v for k, v in body.items() if k not in (*COLUMNS, "id")},
+                      **{k: body[k] for k in COLUMNS if k in body and k != "visibility"})
+        image.tags = list(body.get("tags", []))
+        with self.db.writer() as session:
+            if session.get(Image, image_id) is not None:
+                raise Fault(409, f"Image with identifier {image_id} already exists!")
+            session.add(image)
+        resp.status = 201
+        resp.set_header("Location", f"{PREFIX}/images/{image_id}")
+        resp.media = image_view(image)
+
+
+class ImageItem(_Base):
+    """GET and DELETE /image/v2/images/{id}."""
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, image_id: str) -> None:
+        ctx: RequestContext = req.context.ctx
+        policy.authorize(ctx, "get_image")
+        with self.db.reader() as session:
+            resp.media = image_view(self._get(session, ctx, image_id))
+
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, image_id: str) -> None:
+        ctx: RequestContext = req.context.ctx
+        with self.db.writer() as session:
+            image = self._get(session, ctx, image_id)
+            policy.authorize(ctx, "delete_image", {"project_id": image.owner})
+            if image.protected:
+                raise Fault(403, f"Image {image_id} is protected and cannot be deleted.")
+            session.delete(image)
+        self.store.delete(image_id)
+        resp.status = 204
+
+
+class ImageFile(_Base):
+    """PUT (upload) and GET (download) /image/v2/images/{id}/file."""
+
+    def on_put(self, req: falcon.Request, resp: falcon.Response, image_id: str) -> None:
+        ctx: RequestContext = req.context.ctx
+        with self.db.writer() as session:
+            image = self._get(session, ctx, image_id)
+            policy.authorize(ctx, "upload_image", {"project_id": image.owner})
+            if image.status != "queued":
+                raise Fault(409, f"Image status transition from {image.status} to saving is not allowed")
+            image.status = "saving"
+        limit = self.conf.image.max_image_size
+        if req.content_length is not None and req.content_length > limit:
+            self._set_status(image_id, "queued")
+            raise Fault(413, f"Image exceeds the storage quota: the limit is {limit} bytes.")
+        try:
+            stored = self.store.put(image_id, iter(lambda: req.bounded_stream.read(CHUNK), b""), limit)
+        except ImageTooLarge as error:
+            self._set_status(image_id, "queued")
+            raise Fault(413, str(error)) from None
+        except Exception:
+            self._set_status(image_id, "killed")
+            raise
+        with self.db.writer() as session:
+            image = session.get(Image, image_id)
+            if image is None:  # deleted during the upload
+                self.store.delete(image_id)
+                raise Fault(410, "Image was deleted during the upload.")
+            image.status, image.size = "active", stored.size
+            image.checksum, image.os_hash_algo, image.os_hash_value = stored.checksum, HASH_ALGO, stored.os_hash_value
+        resp.status = 204
+
+    def _set_status(self, image_id: str, status: str) -> None:
+        with self.db.writer() as session:
+            image = session.get(Image, image_id)
+            if image is not None:
+                image.status = status
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, image_id: str) -> None:
+        ctx: RequestContext = req.context.ctx
+        with self.db.reader() as session:
+            image = self._get(session, ctx, image_id)
+            policy.authorize(ctx, "download_image", {"project_id": image.owner})
+        if image.status != "active" or not self.store.path(image_id).exists():
+            resp.status = 204  # Glance: no data to send
+            return
+        resp.content_type = "application/octet-stream"
+        resp.set_header("Content-MD5", image.checksum or "")
+        resp.content_length = image.size
+        resp.stream = self.store.open(image_id)
