@@ -1,4 +1,5 @@
-"""The stock `openstack` CLI and openstacksdk against ncloud's Identity: the compatibility that counts.
+"""The stock `openstack` CLI and openstacksdk against ncloud's Identity and Image APIs: the
+compatibility that counts.
 
 A real API server (waitress, the whole app, `[api] auth_strategy = keystone`) on a free port,
 driven by python-openstackclient as a subprocess and by openstacksdk, unmodified.
@@ -6,6 +7,7 @@ driven by python-openstackclient as a subprocess and by openstacksdk, unmodified
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -29,7 +31,7 @@ OPENSTACK = str(Path(sys.executable).parent / "openstack")
 
 @pytest.fixture(scope="module")
 def api(tmp_path_factory):
-    state = tmp_path_factory.mktemp("identity-clients")
+    state = tmp_path_factory.mktemp("openstack-clients")
     port = free_port()
     conf = config.load(None, environ={
         "NCLOUD_DEFAULT__STATE_PATH": str(state), "NCLOUD_API__AUTH_STRATEGY": "keystone",
@@ -139,3 +141,24 @@ def test_an_application_credential_logs_in_until_it_is_deleted(api):
     assert openstack_cli(api, "application", "credential", "delete", "ci-bot").returncode == 0
     refused = as_credential("flavor", "list")
     assert refused.returncode != 0 and "(HTTP 401)" in refused.stderr
+
+
+def test_image_create_from_a_file_and_save_it_back_byte_identical(api, tmp_path):
+    data = os.urandom(3 * 1024 * 1024 + 5)
+    (tmp_path / "disk.raw").write_bytes(data)
+    created = openstack_cli(api, "image", "create", "--disk-format", "raw", "--container-format", "bare",
+                            "--file", str(tmp_path / "disk.raw"), "--property", "os_distro=cirros", "--private",
+                            "disk", "-f", "json")
+    assert created.returncode == 0, created.stderr
+    image = json.loads(created.stdout)
+    assert image["status"] == "active" and image["checksum"] == hashlib.md5(data).hexdigest()
+    shown = json.loads(openstack_cli(api, "image", "show", "disk", "-f", "json").stdout)
+    assert shown["properties"]["os_hash_value"] == hashlib.sha512(data).hexdigest()
+    assert shown["properties"]["os_distro"] == "cirros"
+    listed = openstack_cli(api, "image", "list", "--private", "-f", "value", "-c", "Name")
+    assert listed.stdout.split() == ["disk"], listed.stderr
+    saved = openstack_cli(api, "image", "save", "--file", str(tmp_path / "back.raw"), "disk")
+    assert saved.returncode == 0, saved.stderr
+    assert (tmp_path / "back.raw").read_bytes() == data
+    assert openstack_cli(api, "image", "delete", "disk").returncode == 0
+    assert openstack_cli(api, "image", "show", "disk").returncode != 0

@@ -1,0 +1,149 @@
+"""Image v2: create, upload, download, list and delete, and who may see what (Identity tokens)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+import pytest
+from falcon import testing
+
+from ncloud.daemons.api.app import create_app
+from ncloud.daemons.core import config, rpc
+from ncloud.daemons.core.db import migrate
+from ncloud.daemons.core.db.session import Database
+from ncloud.daemons.core.identity import bootstrap, keys
+from ncloud.daemons.core.identity.auth import Authenticator
+
+IMAGES = "/image/v2/images"
+DATA = os.urandom(200_000)
+
+
+@pytest.fixture
+def env(tmp_path):
+    conf = config.load(None, environ={
+        "NCLOUD_DEFAULT__STATE_PATH": str(tmp_path), "NCLOUD_IDENTITY__ADMIN_PASSWORD": "adminpw",
+        "NCLOUD_IMAGE__MAX_IMAGE_SIZE": "300000"})
+    db = Database(conf.database_url)
+    migrate.sync(db)
+    keys.setup(conf.token_key_repository, conf.identity.max_active_keys)
+    bootstrap.bootstrap(db, conf)
+    for name in ("alice", "bob"):
+        bootstrap.ensure_user(db, name, f"{name}pw", f"{name}-project")
+    transport = rpc.Transport("memory://")
+    client = testing.TestClient(create_app(conf, db, transport))
+    auth = Authenticator(conf, db)
+
+    def token(user: str, project: str) -> dict:
+        text, _ = auth.authenticate({"identity": {"methods": ["password"], "password": {"user": {
+            "name": user, "domain": {"id": "default"}, "password": f"{user}pw" if user != "admin" else "adminpw"}}},
+            "scope": {"project": {"name": project, "domain": {"id": "default"}}}})
+        return {"X-Auth-Token": text}
+
+    yield client, {"admin": token("admin", "admin"), "alice": token("alice", "alice-project"),
+                   "bob": token("bob", "bob-project")}, conf
+    transport.close()
+    db.dispose()
+
+
+def create(client, headers, **body):
+    result = client.simulate_post(IMAGES, json={"disk_format": "raw", "container_format": "bare", **body},
+                                  headers=headers)
+    assert result.status_code == 201, result.json
+    return result.json
+
+
+def upload(client, headers, image_id, data=DATA):
+    return client.simulate_put(f"{IMAGES}/{image_id}/file", body=data,
+                               headers={**headers, "Content-Type": "application/octet-stream"})
+
+
+def test_create_upload_download_round_trip_with_glance_fields(env):
+    client, tokens, conf = env
+    image = create(client, tokens["alice"], name="cirros", os_distro="cirros", min_ram=64, tags=["a"])
+    assert (image["status"], image["visibility"], image["owner"] is not None) == ("queued", "shared", True)
+    assert image["os_distro"] == "cirros" and image["tags"] == ["a"] and image["file"].endswith("/file")
+    assert upload(client, tokens["alice"], image["id"]).status_code == 204
+    shown = client.simulate_get(f"{IMAGES}/{image['id']}", headers=tokens["alice"]).json
+    assert shown["status"] == "active" and shown["size"] == len(DATA)
+    assert shown["checksum"] == hashlib.md5(DATA).hexdigest()
+    assert (shown["os_hash_algo"], shown["os_hash_value"]) == ("sha512", hashlib.sha512(DATA).hexdigest())
+    download = client.simulate_get(f"{IMAGES}/{image['id']}/file", headers=tokens["alice"])
+    assert download.status_code == 200 and download.content == DATA
+    assert download.headers["Content-MD5"] == shown["checksum"]
+    again = upload(client, tokens["alice"], image["id"])
+    assert again.status_code == 409
+    assert client.simulate_delete(f"{IMAGES}/{image['id']}", headers=tokens["alice"]).status_code == 204
+    assert not (conf.image_store_path / image["id"]).exists()
+
+
+def test_other_projects_get_404_and_do_not_list_private_images(env):
+    client, tokens, _ = env
+    private = create(client, tokens["alice"], name="mine", visibility="private")
+    community = create(client, tokens["alice"], name="ours", visibility="community")
+    for method in ("simulate_get", "simulate_delete"):
+        assert getattr(client, method)(f"{IMAGES}/{private['id']}", headers=tokens["bob"]).status_code == 404
+    assert upload(client, tokens["bob"], private["id"]).status_code == 404
+    assert client.simulate_get(f"{IMAGES}/{private['id']}/file", headers=tokens["bob"]).status_code == 404
+    bob_sees = {i["name"] for i in client.simulate_get(IMAGES, headers=tokens["bob"]).json["images"]}
+    assert "mine" not in bob_sees and "ours" not in bob_sees  # community only when asked for
+    listed = client.simulate_get(IMAGES, params={"visibility": "community"}, headers=tokens["bob"]).json
+    assert [i["id"] for i in listed["images"]] == [community["id"]]
+    assert "mine" in {i["name"] for i in client.simulate_get(IMAGES, headers=tokens["admin"]).json["images"]}
+
+
+def test_only_an_admin_makes_an_image_public(env):
+    client, tokens, _ = env
+    refused = client.simulate_post(IMAGES, json={"name": "x", "visibility": "public"}, headers=tokens["alice"])
+    assert refused.status_code == 403
+    assert create(client, tokens["admin"], name="x", visibility="public")["visibility"] == "public"
+
+
+@pytest.mark.parametrize("body, status", [
+    ({"status": "active"}, 403), ({"size": 5}, 403), ({"disk_format": "floppy"}, 400), ({"min_ram": -1}, 400),
+    ({"tags": ["a", "a"]}, 400), ({"visibility": "everyone"}, 400), ({"os_distro": 7}, 400), ([], 400),
+    ({"id": "not-a-uuid"}, 400),
+])
+def test_bad_image_bodies(env, body, status):
+    client, tokens, _ = env
+    assert client.simulate_post(IMAGES, json=body, headers=tokens["alice"]).status_code == status
+
+
+def test_an_upload_over_the_limit_is_413_and_leaves_the_image_queued_without_data(env):
+    client, tokens, conf = env
+    image = create(client, tokens["alice"], name="big")
+    result = upload(client, tokens["alice"], image["id"], os.urandom(300_001))
+    assert result.status_code == 413 and "the limit is 300000 bytes" in result.text
+    assert client.simulate_get(f"{IMAGES}/{image['id']}", headers=tokens["alice"]).json["status"] == "queued"
+    assert not conf.image_store_path.exists() or os.listdir(conf.image_store_path) == []
+    assert upload(client, tokens["alice"], image["id"]).status_code == 204  # a retry within the limit works
+
+
+def test_a_protected_image_cannot_be_deleted(env):
+    client, tokens, _ = env
+    image = create(client, tokens["alice"], name="keep", protected=True)
+    result = client.simulate_delete(f"{IMAGES}/{image['id']}", headers=tokens["alice"])
+    assert result.status_code == 403 and "is protected" in result.text
+
+
+def test_the_image_api_wants_a_token_and_answers_version_discovery_without(env):
+    client, _, _ = env
+    assert client.simulate_get(IMAGES).status_code == 401
+    versions = client.simulate_get("/image")
+    assert versions.status_code == 300
+    assert versions.json["versions"][0]["links"][0]["href"].endswith("/image/v2/")
+    assert client.simulate_get("/image/versions").status_code == 200
+
+
+def test_list_pages_with_marker_and_next(env):
+    client, tokens, _ = env
+    made = [create(client, tokens["alice"], name=f"img{n}", visibility="private")["id"] for n in range(5)]
+    first = client.simulate_get(IMAGES, params={"limit": 2, "visibility": "private"}, headers=tokens["alice"]).json
+    assert len(first["images"]) == 2 and "marker=" in first["next"]
+    seen, page = [i["id"] for i in first["images"]], first
+    while "next" in page:
+        marker = page["next"].split("marker=")[1].split("&")[0]
+        page = client.simulate_get(IMAGES, params={"limit": 2, "marker": marker, "visibility": "private"},
+                                   headers=tokens["alice"]).json
+        seen += [i["id"] for i in page["images"]]
+    assert sorted(seen) == sorted(made)
