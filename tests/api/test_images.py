@@ -147,3 +147,58 @@ def test_list_pages_with_marker_and_next(env):
                                    headers=tokens["alice"]).json
         seen += [i["id"] for i in page["images"]]
     assert sorted(seen) == sorted(made)
+
+
+PATCH_TYPE = "application/openstack-images-v2.1-json-patch"
+
+
+def patch(client, headers, image_id, operations, content_type=PATCH_TYPE):
+    import json
+
+    body = operations if isinstance(operations, str) else json.dumps(operations)  # a str is sent as it is
+    return client.simulate_patch(f"{IMAGES}/{image_id}", body=body,
+                                 headers={**headers, "Content-Type": content_type})
+
+
+def test_json_patch_changes_attributes_tags_and_properties(env):
+    client, tokens, _ = env
+    image = create(client, tokens["alice"], name="a", hw_disk_bus="ide")
+    result = patch(client, tokens["alice"], image["id"], [
+        {"op": "replace", "path": "/name", "value": "b"}, {"op": "add", "path": "/os_distro", "value": "cirros"},
+        {"op": "replace", "path": "/min_ram", "value": 256}, {"op": "add", "path": "/tags", "value": ["x", "y"]},
+        {"op": "remove", "path": "/hw_disk_bus"}, {"op": "replace", "path": "/protected", "value": True}])
+    assert result.status_code == 200, result.json
+    body = result.json
+    assert (body["name"], body["os_distro"], body["min_ram"], body["tags"], body["protected"]) == (
+        "b", "cirros", 256, ["x", "y"], True)
+    assert "hw_disk_bus" not in body
+    assert client.simulate_get(f"{IMAGES}/{image['id']}", headers=tokens["alice"]).json["os_distro"] == "cirros"
+
+
+@pytest.mark.parametrize("operations, status", [
+    ([{"op": "replace", "path": "/status", "value": "active"}], 403),
+    ([{"op": "remove", "path": "/name"}], 403),
+    ([{"op": "replace", "path": "/nothing", "value": "x"}], 409),
+    ([{"op": "remove", "path": "/nothing"}], 409),
+    ([{"op": "add", "path": "/min_ram", "value": "lots"}], 400),
+    ([{"op": "add", "path": "/os_distro", "value": 7}], 400),
+    ([{"op": "move", "path": "/name"}], 400),
+    ([{"op": "add", "path": "/a/b", "value": "x"}], 400),
+    ({"op": "add"}, 400),
+    ([{"op": "replace", "path": "/visibility", "value": "public"}], 403),
+])
+def test_bad_patches(env, operations, status):
+    client, tokens, _ = env
+    image = create(client, tokens["alice"], name="a")
+    assert patch(client, tokens["alice"], image["id"], operations).status_code == status
+    assert client.simulate_get(f"{IMAGES}/{image['id']}", headers=tokens["alice"]).json["name"] == "a"
+
+
+def test_patch_wants_its_media_type_and_the_owner(env):
+    client, tokens, _ = env
+    image = create(client, tokens["alice"], name="a", visibility="private")
+    plain = patch(client, tokens["alice"], image["id"], [], content_type="application/json")
+    assert plain.status_code == 415 and PATCH_TYPE in plain.headers["Accept-Patch"]
+    assert patch(client, tokens["bob"], image["id"], [{"op": "replace", "path": "/name", "value": "x"}]) \
+        .status_code == 404
+    assert patch(client, tokens["alice"], image["id"], "{not json", content_type=PATCH_TYPE).status_code == 400

@@ -157,6 +157,10 @@ def test_image_create_from_a_file_and_save_it_back_byte_identical(api, tmp_path)
     assert shown["properties"]["os_distro"] == "cirros"
     listed = openstack_cli(api, "image", "list", "--private", "-f", "value", "-c", "Name")
     assert listed.stdout.split() == ["disk"], listed.stderr
+    changed = openstack_cli(api, "image", "set", "--property", "hw_disk_bus=virtio", "--min-ram", "64", "disk")
+    assert changed.returncode == 0, changed.stderr
+    shown = json.loads(openstack_cli(api, "image", "show", "disk", "-f", "json").stdout)
+    assert shown["properties"]["hw_disk_bus"] == "virtio" and shown["min_ram"] == 64
     saved = openstack_cli(api, "image", "save", "--file", str(tmp_path / "back.raw"), "disk")
     assert saved.returncode == 0, saved.stderr
     assert (tmp_path / "back.raw").read_bytes() == data

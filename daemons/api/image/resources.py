@@ -5,7 +5,7 @@ Glance's shapes, because the `openstack` client and openstacksdk read them: a fl
 `GET .../file` to download. An image is visible to the admin, to its owner project, and to
 everyone when public or community; anyone else gets 404, never a hint that it exists.
 
-Not yet here (issue 3 continues): PATCH with JSON patch, tags and deactivate/reactivate calls,
+Not yet here (issue 3 continues): tags and deactivate/reactivate calls,
 the members API for shared images, per-project image quotas, ranged downloads.
 """
 
@@ -54,6 +54,34 @@ IMAGE_CREATE = Schema({
     # Any other key is a property: a string, as Glance stores them.
     "additionalProperties": {"type": "string", "maxLength": 65535},
 })
+
+
+PATCH_TYPES = ("application/openstack-images-v2.1-json-patch", "application/openstack-images-v2.0-json-patch")
+PATCH = Schema({"type": "array", "maxItems": 256, "items": {
+    "type": "object", "required": ["op", "path"], "additionalProperties": False,
+    "properties": {"op": {"enum": ["add", "replace", "remove"]},
+                   "path": {"type": "string", "pattern": "^/[^/]+$", "maxLength": 256}, "value": {}}}})
+REQUIRED = ("visibility", "protected", "os_hidden", "min_disk", "min_ram", "tags", "name", "disk_format",
+            "container_format")
+
+
+def _apply(document: dict, operation: dict) -> None:
+    """One JSON patch operation on the flat image document (paths are one level: `/name`, `/os_distro`)."""
+    name = operation["path"][1:].replace("~1", "/").replace("~0", "~")
+    if name in READ_ONLY or name == "id":
+        raise Fault(403, f"Attribute '{name}' is read-only.")
+    if operation["op"] == "remove":
+        if name in REQUIRED:
+            raise Fault(403, f"Attribute '{name}' is reserved and cannot be removed.")
+        if name not in document:
+            raise Fault(409, f"Property {name} does not exist.")
+        del document[name]
+        return
+    if "value" not in operation:
+        raise Fault(400, f"Operation {operation['op']} on {operation['path']} needs a value.")
+    if operation["op"] == "replace" and name not in document:
+        raise Fault(409, f"Property {name} does not exist.")
+    document[name] = operation["value"]
 
 
 def _iso(moment: dt.datetime | None) -> str | None:
@@ -191,6 +219,35 @@ class ImageItem(_Base):
         policy.authorize(ctx, "get_image")
         with self.db.reader() as session:
             resp.media = image_view(self._get(session, ctx, image_id))
+
+    def on_patch(self, req: falcon.Request, resp: falcon.Response, image_id: str) -> None:
+        """JSON patch (Glance's media type) of the image's attributes, tags and properties."""
+        ctx: RequestContext = req.context.ctx
+        media = (req.content_type or "").split(";")[0].strip().lower()
+        if media not in PATCH_TYPES:
+            raise Fault(415, f"Unsupported Content-Type {media or '(none)'}: use {PATCH_TYPES[0]}.",
+                        headers={"Accept-Patch": ", ".join(PATCH_TYPES)})
+        operations = validation.read_json_as(req, media)
+        PATCH.validate(operations)
+        with self.db.writer() as session:
+            image = self._get(session, ctx, image_id)
+            policy.authorize(ctx, "modify_image", {"project_id": image.owner})
+            document = {**(image.properties or {}), **{name: getattr(image, name) for name in COLUMNS}}
+            for operation in operations:
+                _apply(document, operation)
+            document.pop("id", None)
+            IMAGE_CREATE.validate({k: v for k, v in document.items() if v is not None or k in ("name",)})
+            if document.get("visibility") == "public" and image.visibility != "public":
+                policy.authorize(ctx, "publicize_image")
+            for name in COLUMNS:
+                setattr(image, name, document.pop(name, None) if name != "tags" else list(document.pop(name, [])))
+            image.protected = bool(image.protected)
+            image.os_hidden = bool(image.os_hidden)
+            image.min_ram, image.min_disk = image.min_ram or 0, image.min_disk or 0
+            image.visibility = image.visibility or "shared"
+            image.properties = document
+            session.flush()
+            resp.media = image_view(image)
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, image_id: str) -> None:
         ctx: RequestContext = req.context.ctx
