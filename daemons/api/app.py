@@ -20,6 +20,7 @@ Image v2 (image/resources.py):
     GET  /image, /image/versions          version documents (no token needed)
     GET, POST /image/v2/images            GET, DELETE /image/v2/images/{id}
     PUT, GET  /image/v2/images/{id}/file
+    GET, POST /image/v2/images/{id}/members      GET, PUT, DELETE /image/v2/images/{id}/members/{project}
 """
 
 from __future__ import annotations
@@ -88,6 +89,8 @@ def create_app(conf: Config, db: Database, transport: Transport) -> falcon.App:
     app.add_route(f"{image.PREFIX}/images", image.Images(conf, db))
     app.add_route(f"{image.PREFIX}/images/{{image_id}}", image.ImageItem(conf, db))
     app.add_route(f"{image.PREFIX}/images/{{image_id}}/file", image.ImageFile(conf, db))
+    app.add_route(f"{image.PREFIX}/images/{{image_id}}/members", image.Members(conf, db))
+    app.add_route(f"{image.PREFIX}/images/{{image_id}}/members/{{member_id}}", image.Member(conf, db))
 
     app.add_route(f"{PREFIX}/os-services", services.Services(conf, db))
     app.add_route(f"{PREFIX}/os-hypervisors", hypervisors.Hypervisors(conf, db))

@@ -30,7 +30,7 @@ from ncloud.daemons.conductor.rpcapi import ConductorAPI
 from ncloud.daemons.core import exception, instances, states
 from ncloud.daemons.core.config import Config
 from ncloud.daemons.core.context import RequestContext
-from ncloud.daemons.core.db.models import Flavor, Image, Instance, InstanceAction, RequestSpec, utcnow
+from ncloud.daemons.core.db.models import Flavor, Image, ImageMember, Instance, InstanceAction, RequestSpec, utcnow
 from ncloud.daemons.core.db.session import Database
 
 LOG = logging.getLogger(__name__)
@@ -215,7 +215,9 @@ def _flavor_and_image(session: Session, flavor_id: str, image_id: str,
     if flavor.disabled or not (flavor.is_public or ctx.is_admin):
         raise Fault(400, str(exception.FlavorNotFound(flavor_id=flavor_id)))
     visible = image.id is not None and (
-        ctx.is_admin or image.visibility in ("public", "community") or image.owner in (None, ctx.project_id))
+        ctx.is_admin or image.visibility in ("public", "community") or image.owner in (None, ctx.project_id)
+        or (image.visibility == "shared"
+            and session.get(ImageMember, (image.id, ctx.project_id)) is not None))  # as the Image API shows it
     if not visible:
         raise Fault(400, "Can not find requested image")
     if image.status != "active":

@@ -202,3 +202,35 @@ def test_patch_wants_its_media_type_and_the_owner(env):
     assert patch(client, tokens["bob"], image["id"], [{"op": "replace", "path": "/name", "value": "x"}]) \
         .status_code == 404
     assert patch(client, tokens["alice"], image["id"], "{not json", content_type=PATCH_TYPE).status_code == 400
+
+
+def test_sharing_an_image_with_another_project(env):
+    client, tokens, _ = env
+    bob_project = client.simulate_get("/identity/v3/auth/projects", headers=tokens["bob"]).json["projects"][0]["id"]
+    private = create(client, tokens["alice"], name="private", visibility="private")
+    refused = client.simulate_post(f"{IMAGES}/{private['id']}/members", json={"member": bob_project},
+                                   headers=tokens["alice"])
+    assert refused.status_code == 403
+    shared = create(client, tokens["alice"], name="shared")
+    members = f"{IMAGES}/{shared['id']}/members"
+    assert client.simulate_get(f"{IMAGES}/{shared['id']}", headers=tokens["bob"]).status_code == 404
+    added = client.simulate_post(members, json={"member": bob_project}, headers=tokens["alice"])
+    assert added.status_code == 200 and added.json["status"] == "pending"
+    assert client.simulate_post(members, json={"member": bob_project}, headers=tokens["alice"]).status_code == 409
+
+    def listed_by_bob(**params):
+        return [i["name"] for i in client.simulate_get(IMAGES, params=params, headers=tokens["bob"]).json["images"]]
+
+    assert client.simulate_get(f"{IMAGES}/{shared['id']}", headers=tokens["bob"]).status_code == 200
+    assert "shared" not in listed_by_bob()  # pending: not listed yet
+    mine = f"{members}/{bob_project}"
+    assert client.simulate_put(mine, json={"status": "accepted"}, headers=tokens["alice"]).status_code == 403
+    accepted = client.simulate_put(mine, json={"status": "accepted"}, headers=tokens["bob"])
+    assert accepted.status_code == 200 and accepted.json["status"] == "accepted"
+    assert "shared" in listed_by_bob() and listed_by_bob(visibility="shared") == ["shared"]
+    assert [m["member_id"] for m in client.simulate_get(members, headers=tokens["bob"]).json["members"]] \
+        == [bob_project]
+    assert client.simulate_put(mine, json={"status": "maybe"}, headers=tokens["bob"]).status_code == 400
+    assert client.simulate_delete(mine, headers=tokens["bob"]).status_code == 403
+    assert client.simulate_delete(mine, headers=tokens["alice"]).status_code == 204
+    assert client.simulate_get(f"{IMAGES}/{shared['id']}", headers=tokens["bob"]).status_code == 404

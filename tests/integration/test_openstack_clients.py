@@ -166,3 +166,29 @@ def test_image_create_from_a_file_and_save_it_back_byte_identical(api, tmp_path)
     assert (tmp_path / "back.raw").read_bytes() == data
     assert openstack_cli(api, "image", "delete", "disk").returncode == 0
     assert openstack_cli(api, "image", "show", "disk").returncode != 0
+
+
+def test_an_image_shared_with_another_project_is_accepted_there(api, tmp_path):
+    (tmp_path / "disk.raw").write_bytes(os.urandom(65536))
+    assert openstack_cli(api, "project", "create", "share").returncode == 0
+    assert openstack_cli(api, "user", "create", "--password", "sampw", "sam").returncode == 0
+    assert openstack_cli(api, "role", "add", "--project", "share", "--user", "sam", "member").returncode == 0
+    created = openstack_cli(api, "image", "create", "--shared", "--disk-format", "raw", "--container-format",
+                            "bare", "--file", str(tmp_path / "disk.raw"), "gift", "-f", "value", "-c", "id")
+    assert created.returncode == 0, created.stderr
+    image_id = created.stdout.strip()
+    added = openstack_cli(api, "image", "add", "project", "gift", "share")
+    assert added.returncode == 0, added.stderr
+
+    env = {key: value for key, value in os.environ.items() if not key.startswith("OS_")}
+    env.update(OS_AUTH_URL=f"{api}/identity/v3", OS_USERNAME="sam", OS_PASSWORD="sampw", OS_PROJECT_NAME="share",
+               OS_USER_DOMAIN_NAME="Default", OS_PROJECT_DOMAIN_NAME="Default", OS_IDENTITY_API_VERSION="3")
+
+    def as_sam(*args):
+        return subprocess.run([OPENSTACK, *args], capture_output=True, text=True, env=env, timeout=120)
+
+    assert image_id not in as_sam("image", "list", "-f", "value", "-c", "ID").stdout  # pending
+    accepted = as_sam("image", "set", "--accept", image_id)
+    assert accepted.returncode == 0, accepted.stderr
+    assert as_sam("image", "list", "--shared", "-f", "value", "-c", "ID").stdout.split() == [image_id]
+    assert as_sam("image", "delete", image_id).returncode != 0  # not the owner

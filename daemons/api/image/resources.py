@@ -5,8 +5,11 @@ Glance's shapes, because the `openstack` client and openstacksdk read them: a fl
 `GET .../file` to download. An image is visible to the admin, to its owner project, and to
 everyone when public or community; anyone else gets 404, never a hint that it exists.
 
-Not yet here (issue 3 continues): tags and deactivate/reactivate calls,
-the members API for shared images, per-project image quotas, ranged downloads.
+Members (`/images/{id}/members`): the owner shares an image of visibility `shared` with a project,
+which accepts or rejects it; a shared image is listed by default once accepted.
+
+Not yet here (issue 3 continues): tags and deactivate/reactivate calls, per-project image quotas,
+ranged downloads.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import datetime as dt
 import uuid as uuidlib
 
 import falcon
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, true
 
 from ncloud.daemons.api import policy, validation
 from ncloud.daemons.api.errors import Fault
@@ -24,7 +27,7 @@ from ncloud.daemons.api.validation import Schema
 from ncloud.daemons.api.views import Urls
 from ncloud.daemons.core.config import Config
 from ncloud.daemons.core.context import RequestContext
-from ncloud.daemons.core.db.models import Image
+from ncloud.daemons.core.db.models import Image, ImageMember, utcnow
 from ncloud.daemons.core.db.session import Database
 
 PREFIX = "/image/v2"
@@ -101,11 +104,38 @@ def image_view(image: Image) -> dict:
     return view
 
 
+def _shared_with(project_id: str | None, statuses: tuple[str, ...]):
+    return Image.id.in_(select(ImageMember.image_id).where(ImageMember.member_id == project_id,
+                                                             ImageMember.status.in_(statuses)))
+
+
 def visible_clause(ctx: RequestContext):
-    """Images the caller may see: all for an admin; else public, community and its project's own."""
+    """Images the caller may see: all for an admin; else public, community, its project's own, and
+    the shared images its project is a member of (whatever it answered, as Glance shows them)."""
     if ctx.is_admin:
         return None
-    return or_(Image.visibility.in_(("public", "community")), Image.owner == ctx.project_id)
+    return or_(Image.visibility.in_(("public", "community")), Image.owner == ctx.project_id,
+               (Image.visibility == "shared") & _shared_with(ctx.project_id, ("pending", "accepted", "rejected")))
+
+
+def listed_clause(ctx: RequestContext, visibility: str | None):
+    """Images a list shows: Glance's default leaves out community images and shared ones not accepted."""
+    accepted = (Image.visibility == "shared") & _shared_with(ctx.project_id, ("accepted",))
+    mine = Image.owner == ctx.project_id
+    if visibility is None:
+        if ctx.is_admin:
+            return or_(Image.visibility != "community", mine)
+        return or_(Image.visibility == "public", mine, accepted)
+    if visibility == "shared":
+        return (Image.visibility == "shared") & (true() if ctx.is_admin else or_(mine, accepted))
+    if visibility == "private":
+        return (Image.visibility == "private") & (true() if ctx.is_admin else mine)
+    if visibility in ("public", "community"):
+        return Image.visibility == visibility
+    if visibility == "all":
+        clause = visible_clause(ctx)
+        return true() if clause is None else clause
+    raise Fault(400, f"Invalid visibility value: {visibility}")
 
 
 def _versions(req: falcon.Request, public_endpoint: str) -> dict:
@@ -154,19 +184,7 @@ class Images(_Base):
         limit = req.get_param_as_int("limit", min_value=1) or 25
         limit = min(limit, self.conf.api.max_limit)
         query = select(Image).order_by(Image.created_at.desc(), Image.id.desc())
-        visibility = req.get_param("visibility")
-        if visibility == "all" or visibility is None:
-            clause = visible_clause(ctx)
-            if clause is not None:
-                query = query.where(clause)
-            if visibility is None:  # Glance's default list leaves community images out
-                query = query.where(or_(Image.visibility != "community", Image.owner == ctx.project_id))
-        elif visibility in ("public", "private", "shared", "community"):
-            query = query.where(Image.visibility == visibility)
-            if not ctx.is_admin and visibility in ("private", "shared"):
-                query = query.where(Image.owner == ctx.project_id)
-        else:
-            raise Fault(400, f"Invalid visibility value: {visibility}")
+        query = query.where(listed_clause(ctx, req.get_param("visibility")))
         for name in ("name", "status", "owner", "disk_format", "container_format"):
             if req.get_param(name) is not None:
                 query = query.where(getattr(Image, name) == req.get_param(name))
@@ -311,3 +329,87 @@ class ImageFile(_Base):
         resp.set_header("Content-MD5", image.checksum or "")
         resp.content_length = image.size
         resp.stream = self.store.open(image_id)
+
+
+MEMBER_CREATE = Schema({"type": "object", "required": ["member"], "additionalProperties": False,
+                        "properties": {"member": {"type": "string", "minLength": 1, "maxLength": 64}}})
+# openstacksdk sends the member's id beside the status: accepted, and ignored.
+MEMBER_UPDATE = Schema({"type": "object", "required": ["status"], "additionalProperties": False,
+                        "properties": {"status": {"enum": ["pending", "accepted", "rejected"]},
+                                       "member": {"type": "string"}, "member_id": {"type": "string"}}})
+
+
+def member_view(member: ImageMember) -> dict:
+    return {"image_id": member.image_id, "member_id": member.member_id, "status": member.status,
+            "created_at": _iso(member.created_at), "updated_at": _iso(member.updated_at or member.created_at),
+            "schema": "/v2/schemas/member"}
+
+
+class Members(_Base):
+    """GET and POST /image/v2/images/{id}/members: the owner shares; a member sees its own entry."""
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, image_id: str) -> None:
+        ctx: RequestContext = req.context.ctx
+        with self.db.reader() as session:
+            image = self._get(session, ctx, image_id)
+            if image.visibility != "shared":
+                raise Fault(403, "Only shared images have members.")
+            query = select(ImageMember).where(ImageMember.image_id == image_id).order_by(ImageMember.member_id)
+            if not ctx.is_admin and image.owner != ctx.project_id:
+                query = query.where(ImageMember.member_id == ctx.project_id)
+            members = session.scalars(query).all()
+        resp.media = {"members": [member_view(member) for member in members], "schema": "/v2/schemas/members"}
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, image_id: str) -> None:
+        ctx: RequestContext = req.context.ctx
+        body = validation.read_json(req)
+        MEMBER_CREATE.validate(body)
+        with self.db.writer() as session:
+            image = self._get(session, ctx, image_id)
+            if image.owner != ctx.project_id and not ctx.is_admin:
+                raise Fault(403, "Only the image's owner may add members.")
+            if image.visibility != "shared":
+                raise Fault(403, "Only shared images have members.")
+            if session.get(ImageMember, (image_id, body["member"])) is not None:
+                raise Fault(409, f"Member {body['member']} already exists.")
+            member = ImageMember(image_id=image_id, member_id=body["member"], status="pending")
+            session.add(member)
+            session.flush()
+            resp.media = member_view(member)
+
+
+class Member(_Base):
+    """GET, PUT (the member answers) and DELETE (the owner removes) /images/{id}/members/{member}."""
+
+    def _member(self, session, ctx: RequestContext, image_id: str, member_id: str) -> tuple[Image, ImageMember]:
+        image = self._get(session, ctx, image_id)
+        member = session.get(ImageMember, (image_id, member_id))
+        may_see = ctx.is_admin or image.owner == ctx.project_id or member_id == ctx.project_id
+        if member is None or not may_see:
+            raise Fault(404, f"{member_id} is not a member of image {image_id}.")
+        return image, member
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, image_id: str, member_id: str) -> None:
+        with self.db.reader() as session:
+            resp.media = member_view(self._member(session, req.context.ctx, image_id, member_id)[1])
+
+    def on_put(self, req: falcon.Request, resp: falcon.Response, image_id: str, member_id: str) -> None:
+        ctx: RequestContext = req.context.ctx
+        body = validation.read_json(req)
+        MEMBER_UPDATE.validate(body)
+        with self.db.writer() as session:
+            _, member = self._member(session, ctx, image_id, member_id)
+            if member_id != ctx.project_id:
+                raise Fault(403, "Only the member project itself may accept or reject an image.")
+            member.status, member.updated_at = body["status"], utcnow()
+            session.flush()
+            resp.media = member_view(member)
+
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, image_id: str, member_id: str) -> None:
+        ctx: RequestContext = req.context.ctx
+        with self.db.writer() as session:
+            image, member = self._member(session, ctx, image_id, member_id)
+            if image.owner != ctx.project_id and not ctx.is_admin:
+                raise Fault(403, "Only the image's owner may remove members.")
+            session.delete(member)
+        resp.status = 204

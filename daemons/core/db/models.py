@@ -358,3 +358,12 @@ class Endpoint(Timestamps, Base):
     region_id: Mapped[str] = mapped_column(String(255))
     url: Mapped[str] = mapped_column(Text)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class ImageMember(Timestamps, Base):
+    """A project an image of visibility `shared` is shared with, and what that project answered."""
+
+    __tablename__ = "image_members"
+    image_id: Mapped[str] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"), primary_key=True)
+    member_id: Mapped[str] = mapped_column(ID, primary_key=True, index=True)
+    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending, accepted, rejected
