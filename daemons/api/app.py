@@ -89,6 +89,8 @@ def create_app(conf: Config, db: Database, transport: Transport) -> falcon.App:
     app.add_route(f"{image.PREFIX}/images", image.Images(conf, db))
     app.add_route(f"{image.PREFIX}/images/{{image_id}}", image.ImageItem(conf, db))
     app.add_route(f"{image.PREFIX}/images/{{image_id}}/file", image.ImageFile(conf, db))
+    app.add_route(f"{image.PREFIX}/images/{{image_id}}/tags/{{tag}}", image.Tag(conf, db))
+    app.add_route(f"{image.PREFIX}/images/{{image_id}}/actions/{{action}}", image.Action(conf, db))
     app.add_route(f"{image.PREFIX}/images/{{image_id}}/members", image.Members(conf, db))
     app.add_route(f"{image.PREFIX}/images/{{image_id}}/members/{{member_id}}", image.Member(conf, db))
 

@@ -28,8 +28,10 @@ FAULT_NAMES = {
     404: "itemNotFound",
     405: "badMethod",
     409: "conflictingRequest",
+    410: "gone",
     413: "overLimit",
     415: "badMediaType",
+    416: "rangeNotSatisfiable",
     429: "overLimit",
     501: "notImplemented",
     503: "serviceUnavailable",
@@ -66,6 +68,7 @@ def fault_body(code: int, message: str, path: str = "") -> dict:
 def render(resp: falcon.Response, code: int, message: str, headers: dict[str, str] | None = None,
            path: str = "") -> None:
     resp.status = code
+    resp.content_type = falcon.MEDIA_JSON  # a handler may have set another type before it failed
     resp.media = fault_body(code, message, path)
     for name, value in (headers or {}).items():
         resp.set_header(name, value)

@@ -70,6 +70,8 @@ DEFAULTS = {
     "modify_image": "rule:project_member_or_admin",
     "delete_image": "rule:project_member_or_admin",
     "publicize_image": "rule:admin_api",
+    "deactivate": "rule:admin_api",
+    "reactivate": "rule:admin_api",
     # Identity: an admin administers; anyone reads their own user, project and domain.
     **{f"identity:{action}": "rule:admin_api" for action in (
         "list_domains", "list_projects", "create_project", "update_project", "delete_project", "list_users",

@@ -234,3 +234,35 @@ def test_sharing_an_image_with_another_project(env):
     assert client.simulate_delete(mine, headers=tokens["bob"]).status_code == 403
     assert client.simulate_delete(mine, headers=tokens["alice"]).status_code == 204
     assert client.simulate_get(f"{IMAGES}/{shared['id']}", headers=tokens["bob"]).status_code == 404
+
+
+def test_tags_deactivation_and_ranged_downloads(env):
+    client, tokens, _ = env
+    image = create(client, tokens["alice"], name="r")
+    assert upload(client, tokens["alice"], image["id"]).status_code == 204
+    tag = f"{IMAGES}/{image['id']}/tags/golden"
+    assert client.simulate_put(tag, headers=tokens["alice"]).status_code == 204
+    assert client.simulate_put(tag, headers=tokens["alice"]).status_code == 204  # idempotent
+    assert client.simulate_get(f"{IMAGES}/{image['id']}", headers=tokens["alice"]).json["tags"] == ["golden"]
+    assert client.simulate_get(IMAGES, params={"tag": "golden"}, headers=tokens["alice"]).json["images"][0]["id"] \
+        == image["id"]
+    assert client.simulate_delete(tag, headers=tokens["alice"]).status_code == 204
+    assert client.simulate_delete(tag, headers=tokens["alice"]).status_code == 404
+
+    file = f"{IMAGES}/{image['id']}/file"
+    part = client.simulate_get(file, headers={**tokens["alice"], "Range": "bytes=100-199"})
+    assert part.status_code == 206 and part.content == DATA[100:200]
+    assert part.headers["Content-Range"] == f"bytes 100-199/{len(DATA)}"
+    tail = client.simulate_get(file, headers={**tokens["alice"], "Range": "bytes=-10"})
+    assert tail.status_code == 206 and tail.content == DATA[-10:]
+    for bad in ("bytes=999999-", "lines=1-2", "bytes=5-1", "bytes=0-1,4-5"):
+        assert client.simulate_get(file, headers={**tokens["alice"], "Range": bad}).status_code == 416, bad
+
+    deactivate = f"{IMAGES}/{image['id']}/actions/deactivate"
+    assert client.simulate_post(deactivate, headers=tokens["alice"]).status_code == 403  # admins only
+    assert client.simulate_post(deactivate, headers=tokens["admin"]).status_code == 204
+    assert client.simulate_get(f"{IMAGES}/{image['id']}", headers=tokens["alice"]).json["status"] == "deactivated"
+    assert client.simulate_get(file, headers=tokens["alice"]).status_code == 403
+    reactivate = f"{IMAGES}/{image['id']}/actions/reactivate"
+    assert client.simulate_post(reactivate, headers=tokens["admin"]).status_code == 204
+    assert client.simulate_get(file, headers=tokens["alice"]).content == DATA

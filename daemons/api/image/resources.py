@@ -8,8 +8,8 @@ everyone when public or community; anyone else gets 404, never a hint that it ex
 Members (`/images/{id}/members`): the owner shares an image of visibility `shared` with a project,
 which accepts or rejects it; a shared image is listed by default once accepted.
 
-Not yet here (issue 3 continues): tags and deactivate/reactivate calls, per-project image quotas,
-ranged downloads.
+Tags (`/images/{id}/tags/{tag}`), `deactivate`/`reactivate` actions (admin) and single-range
+downloads (`Range: bytes=...`, 206) are Glance's too.
 """
 
 from __future__ import annotations
@@ -85,6 +85,41 @@ def _apply(document: dict, operation: dict) -> None:
     if operation["op"] == "replace" and name not in document:
         raise Fault(409, f"Property {name} does not exist.")
     document[name] = operation["value"]
+
+
+def _range(req: falcon.Request, size: int) -> tuple[int, int] | None:
+    """The one byte range a `Range: bytes=A-B` (or `A-`, or `-N`) asks for; 416 when it cannot be served."""
+    header = req.get_header("Range")
+    if not header:
+        return None
+    try:
+        unit, _, spec = header.partition("=")
+        first, _, last = spec.strip().partition("-")
+        if unit.strip() != "bytes" or "," in spec:
+            raise ValueError
+        if first == "":
+            start, end = max(0, size - int(last)), size - 1
+        else:
+            start, end = int(first), min(int(last), size - 1) if last else size - 1
+    except ValueError:
+        raise Fault(416, f"Invalid Range header {header!r}: one range, bytes=START-END.") from None
+    if start > end or start >= size:
+        raise Fault(416, f"Range {header!r} is not within the image's {size} bytes.",
+                    headers={"Content-Range": f"bytes */{size}"})
+    return start, end
+
+
+def _limited(handle, remaining: int):
+    """The next `remaining` bytes of `handle`, in chunks, then close it."""
+    try:
+        while remaining > 0:
+            chunk = handle.read(min(CHUNK, remaining))
+            if not chunk:
+                break
+            remaining -= len(chunk)
+            yield chunk
+    finally:
+        handle.close()
 
 
 def _iso(moment: dt.datetime | None) -> str | None:
@@ -322,13 +357,26 @@ class ImageFile(_Base):
         with self.db.reader() as session:
             image = self._get(session, ctx, image_id)
             policy.authorize(ctx, "download_image", {"project_id": image.owner})
-        if image.status != "active" or not self.store.path(image_id).exists():
+        if image.status == "deactivated" and not ctx.is_admin:
+            raise Fault(403, "The requested image has been deactivated. Image data download is forbidden.")
+        if image.status not in ("active", "deactivated") or not self.store.path(image_id).exists():
             resp.status = 204  # Glance: no data to send
             return
+        span = _range(req, image.size or 0)
         resp.content_type = "application/octet-stream"
-        resp.set_header("Content-MD5", image.checksum or "")
-        resp.content_length = image.size
-        resp.stream = self.store.open(image_id)
+        resp.set_header("Accept-Ranges", "bytes")
+        handle = self.store.open(image_id)
+        if span is None:
+            resp.set_header("Content-MD5", image.checksum or "")
+            resp.content_length = image.size
+            resp.stream = handle
+            return
+        start, end = span
+        handle.seek(start)
+        resp.status = 206
+        resp.set_header("Content-Range", f"bytes {start}-{end}/{image.size}")
+        resp.content_length = end - start + 1
+        resp.stream = _limited(handle, end - start + 1)
 
 
 MEMBER_CREATE = Schema({"type": "object", "required": ["member"], "additionalProperties": False,
@@ -412,4 +460,53 @@ class Member(_Base):
             if image.owner != ctx.project_id and not ctx.is_admin:
                 raise Fault(403, "Only the image's owner may remove members.")
             session.delete(member)
+        resp.status = 204
+
+
+class Tag(_Base):
+    """PUT and DELETE /image/v2/images/{id}/tags/{tag}."""
+
+    def _change(self, req: falcon.Request, image_id: str, tag: str, add: bool) -> None:
+        ctx: RequestContext = req.context.ctx
+        if not 0 < len(tag) <= 255:
+            raise Fault(400, "A tag is 1 to 255 characters long.")
+        with self.db.writer() as session:
+            image = self._get(session, ctx, image_id)
+            policy.authorize(ctx, "modify_image", {"project_id": image.owner})
+            tags = list(image.tags or [])
+            if add and tag not in tags:
+                if len(tags) >= 128:
+                    raise Fault(413, "An image has at most 128 tags.")
+                tags.append(tag)
+            elif not add:
+                if tag not in tags:
+                    raise Fault(404, f"Tag {tag} not found.")
+                tags.remove(tag)
+            image.tags = tags
+
+    def on_put(self, req: falcon.Request, resp: falcon.Response, image_id: str, tag: str) -> None:
+        self._change(req, image_id, tag, add=True)
+        resp.status = 204
+
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, image_id: str, tag: str) -> None:
+        self._change(req, image_id, tag, add=False)
+        resp.status = 204
+
+
+class Action(_Base):
+    """POST /image/v2/images/{id}/actions/deactivate|reactivate (admin, as Glance's defaults)."""
+
+    TRANSITIONS = {"deactivate": ("active", "deactivated"), "reactivate": ("deactivated", "active")}
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, image_id: str, action: str) -> None:
+        ctx: RequestContext = req.context.ctx
+        if action not in self.TRANSITIONS:
+            raise Fault(404, f"Unknown image action {action}.")
+        policy.authorize(ctx, f"{action}")
+        before, after = self.TRANSITIONS[action]
+        with self.db.writer() as session:
+            image = self._get(session, ctx, image_id)
+            if image.status not in (before, after):
+                raise Fault(403, f"Not allowed to {action} an image in status '{image.status}'.")
+            image.status = after
         resp.status = 204
