@@ -119,7 +119,7 @@ def up(
     from ncloud.daemons.core.identity import bootstrap as identity_bootstrap
     from ncloud.daemons.core.identity import keys
     from ncloud.daemons.core.launcher import settle_memory
-    from ncloud.daemons.core.service import wait_for_signal
+    from ncloud.daemons.core.service import stop_on_signals, wait_for_signal
 
     console = Console()
     state_dir = state_dir.expanduser().resolve()
@@ -139,6 +139,7 @@ def up(
         raise typer.Exit(2) from None
     log.setup(conf.default.debug, conf.default.log_file)
     log.log_effective_config(conf, logging.getLogger("ncloud.up"))
+    stop = stop_on_signals()  # from here on Ctrl-C or SIGTERM stops the cloud cleanly, even while it starts
     with console.status("starting the cloud (database, conductor, scheduler, compute, API)..."):
         cloud = AllInOne(conf)
         keys.setup(conf.token_key_repository, conf.identity.max_active_keys)
@@ -186,7 +187,7 @@ def up(
                 console.print(f"  fault        {server.get('fault', {}).get('message')}")
         if not (boot_server and exit_after_boot):
             console.print("Press Ctrl-C to stop.")
-            wait_for_signal()
+            wait_for_signal(stop)
     finally:
         with console.status("stopping..."):
             cloud.stop()

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from ncloud.daemons.core import config, log, rpc
 from ncloud.daemons.core.db import migrate
 from ncloud.daemons.core.db.session import Database, DatabaseUnavailable
-from ncloud.daemons.core.service import Service, wait_for_signal
+from ncloud.daemons.core.service import Service, stop_on_signals, wait_for_signal
 
 LOG = logging.getLogger(__name__)
 
@@ -78,6 +78,7 @@ def run_daemon(name: str, argv: list[str] | None,
     except ValueError as error:  # a setting the daemon cannot work with, e.g. a broken policy file
         LOG.error("%s cannot start: %s", name, error)
         raise SystemExit(2) from None
+    stop = stop_on_signals()
     try:
         for service in services:
             service.start()
@@ -86,7 +87,7 @@ def run_daemon(name: str, argv: list[str] | None,
         raise SystemExit(1) from None
     settle_memory()
     try:
-        wait_for_signal()
+        wait_for_signal(stop)
     finally:
         for service in services:
             service.stop()

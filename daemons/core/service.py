@@ -119,9 +119,14 @@ class Service:
         LOG.info("%s on host %s stopped", self.binary, self.host)
 
 
-def wait_for_signal(stop: threading.Event | None = None) -> None:
-    """Block until SIGINT/SIGTERM (or `stop` is set)."""
-    stop = stop or threading.Event()
+def stop_on_signals() -> threading.Event:
+    """An event that SIGINT or SIGTERM sets from now on.
+
+    Installed before a daemon starts its services, so that a stop asked for while it starts
+    (a service manager's quick restart) is honoured once it has started, not lost to the
+    signal's default action killing it half way.
+    """
+    stop = threading.Event()
 
     def _handler(signum, _frame):
         LOG.info("received %s, stopping", signal.Signals(signum).name)
@@ -129,6 +134,12 @@ def wait_for_signal(stop: threading.Event | None = None) -> None:
 
     signal.signal(signal.SIGINT, _handler)
     signal.signal(signal.SIGTERM, _handler)
+    return stop
+
+
+def wait_for_signal(stop: threading.Event | None = None) -> None:
+    """Block until SIGINT/SIGTERM (or `stop` is set)."""
+    stop = stop or stop_on_signals()
     while not stop.wait(0.5):
         pass
 
