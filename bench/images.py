@@ -1,0 +1,115 @@
+"""Image data benchmark: upload and download throughput through the Image API, against the disk.
+
+    python bench/images.py [--size-mb 1024]
+
+Starts the API (waitress, the whole app, Identity tokens) on SQLite with its image store in a
+temporary directory, then measures, for one image of --size-mb of random data:
+- the disk: writing the file with an fsync, and reading it back (page cache warm);
+- `PUT /image/v2/images/{id}/file` from the file (streamed by http.client, 1 MiB chunks);
+- `GET /image/v2/images/{id}/file` to nowhere.
+Prints a table and one JSON line (MB/s, 1 MB = 10^6 bytes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from bench.identity import _token  # noqa: E402  (the admin, password benchpw)
+from ncloud.daemons.api.service import APIServer  # noqa: E402
+from ncloud.daemons.core import config, rpc  # noqa: E402
+from ncloud.daemons.core.db import migrate  # noqa: E402
+from ncloud.daemons.core.db.session import Database  # noqa: E402
+from ncloud.daemons.core.identity import bootstrap, keys  # noqa: E402
+from tests.cloud import free_port  # noqa: E402
+
+MIB = 1024 * 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size-mb", type=int, default=1024, help="image size in MiB (default 1024)")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="ncloud-bench-images-"))
+    size = args.size_mb * MIB
+    source = work / "source.raw"
+    started = time.perf_counter()
+    with open(source, "wb") as handle:
+        block = os.urandom(MIB)
+        for n in range(args.size_mb):
+            handle.write(block[n % 256:] + block[:n % 256])  # not all alike, cheap to make
+        handle.flush()
+        os.fsync(handle.fileno())
+    disk_write = size / (time.perf_counter() - started) / 1e6
+    started = time.perf_counter()
+    with open(source, "rb") as handle:
+        while handle.read(MIB):
+            pass
+    disk_read = size / (time.perf_counter() - started) / 1e6
+
+    port = free_port()
+    (work / "state").mkdir()
+    conf = config.load(None, environ={
+        "NCLOUD_DEFAULT__STATE_PATH": str(work / "state"), "NCLOUD_API__BIND_HOST": "127.0.0.1",
+        "NCLOUD_API__BIND_PORT": str(port), "NCLOUD_IDENTITY__ADMIN_PASSWORD": "benchpw"})
+    db = Database(conf.database_url)
+    migrate.sync(db)
+    keys.setup(conf.token_key_repository, conf.identity.max_active_keys)
+    bootstrap.bootstrap(db, conf)
+    transport = rpc.Transport("memory://")
+    server = APIServer(conf, db, transport)
+    server.start()
+    try:
+        token = _token(f"http://127.0.0.1:{port}")
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+        connection.request("POST", "/image/v2/images", body=json.dumps(
+            {"name": "bench", "disk_format": "raw", "container_format": "bare"}),
+            headers={"X-Auth-Token": token, "Content-Type": "application/json"})
+        image = json.loads(connection.getresponse().read())
+        started = time.perf_counter()
+        with open(source, "rb") as handle:
+            connection.request("PUT", f"/image/v2/images/{image['id']}/file", body=handle,
+                               headers={"X-Auth-Token": token, "Content-Type": "application/octet-stream",
+                                        "Content-Length": str(size)})
+            response = connection.getresponse()
+            response.read()
+        upload = size / (time.perf_counter() - started) / 1e6
+        if response.status != 204:
+            raise SystemExit(f"upload answered {response.status}")
+        started = time.perf_counter()
+        connection.request("GET", f"/image/v2/images/{image['id']}/file", headers={"X-Auth-Token": token})
+        response = connection.getresponse()
+        received = 0
+        while chunk := response.read(MIB):
+            received += len(chunk)
+        download = size / (time.perf_counter() - started) / 1e6
+        if received != size:
+            raise SystemExit(f"downloaded {received} of {size} bytes")
+    finally:
+        server.stop()
+        transport.close()
+        db.dispose()
+        for path in sorted(work.rglob("*"), reverse=True):
+            path.unlink() if path.is_file() else path.rmdir()
+        work.rmdir()
+    result = {"size_mb": args.size_mb, "disk_write_mb_s": round(disk_write), "disk_read_mb_s": round(disk_read),
+              "upload_mb_s": round(upload), "download_mb_s": round(download)}
+    print(f"ncloud image data benchmark: one {args.size_mb} MiB image, SQLite, local store")
+    for label, key in (("disk write + fsync", "disk_write_mb_s"), ("disk read (page cache)", "disk_read_mb_s"),
+                       ("PUT .../file (upload, hashed, fsync)", "upload_mb_s"),
+                       ("GET .../file (download)", "download_mb_s")):
+        print(f"  {label:<40} {result[key]:>6} MB/s")
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
