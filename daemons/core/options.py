@@ -107,6 +107,11 @@ SECTIONS: dict[str, tuple[Opt, ...]] = {
         Opt("max_image_size", int, 1099511627776,
             "Largest image upload in bytes (413 beyond it); 1 TiB by default, as Glance's image_size_cap.",
             minimum=1),
+        Opt("image_count_total", int, -1,
+            "Images a project may own (Glance's limit of the same name); -1: no limit.", minimum=-1),
+        Opt("image_size_total", int, -1,
+            "MiB of image data a project may store, over all its images (Glance's limit of the same name); "
+            "-1: no limit.", minimum=-1),
     ),
     "scheduler": (
         Opt("max_attempts", int, 3, "Hosts a build is tried on before it fails.", minimum=1),

@@ -266,3 +266,26 @@ def test_tags_deactivation_and_ranged_downloads(env):
     reactivate = f"{IMAGES}/{image['id']}/actions/reactivate"
     assert client.simulate_post(reactivate, headers=tokens["admin"]).status_code == 204
     assert client.simulate_get(file, headers=tokens["alice"]).content == DATA
+
+
+def test_per_project_image_quotas(tmp_path):
+    conf = config.load(None, environ={
+        "NCLOUD_DEFAULT__STATE_PATH": str(tmp_path), "NCLOUD_IDENTITY__ADMIN_PASSWORD": "adminpw",
+        "NCLOUD_IMAGE__IMAGE_COUNT_TOTAL": "2", "NCLOUD_IMAGE__IMAGE_SIZE_TOTAL": "1"})
+    db = Database(conf.database_url)
+    migrate.sync(db)
+    keys.setup(conf.token_key_repository, conf.identity.max_active_keys)
+    bootstrap.bootstrap(db, conf)
+    client = testing.TestClient(create_app(conf, db, rpc.Transport("memory://")))
+    text, _ = Authenticator(conf, db).authenticate({"identity": {"methods": ["password"], "password": {"user": {
+        "name": "admin", "domain": {"id": "default"}, "password": "adminpw"}}}})
+    admin = {"X-Auth-Token": text}
+    first, second = create(client, admin, name="one"), create(client, admin, name="two")
+    third = client.simulate_post(IMAGES, json={"name": "three"}, headers=admin)
+    assert third.status_code == 413 and "image_count_total" in third.text
+    assert upload(client, admin, first["id"], os.urandom(700_000)).status_code == 204
+    over = upload(client, admin, second["id"], os.urandom(400_000))  # 700 kB + 400 kB > 1 MiB
+    assert over.status_code == 413
+    assert client.simulate_get(f"{IMAGES}/{second['id']}", headers=admin).json["status"] == "queued"
+    assert upload(client, admin, second["id"], os.urandom(300_000)).status_code == 204  # fits what is left
+    db.dispose()

@@ -8,7 +8,8 @@ everyone when public or community; anyone else gets 404, never a hint that it ex
 Members (`/images/{id}/members`): the owner shares an image of visibility `shared` with a project,
 which accepts or rejects it; a shared image is listed by default once accepted.
 
-Tags (`/images/{id}/tags/{tag}`), `deactivate`/`reactivate` actions (admin) and single-range
+Quotas per project: `[image] image_count_total` images and `image_size_total` MiB of data (413
+beyond them). Tags (`/images/{id}/tags/{tag}`), `deactivate`/`reactivate` actions (admin) and single-range
 downloads (`Range: bytes=...`, 206) are Glance's too.
 """
 
@@ -18,7 +19,7 @@ import datetime as dt
 import uuid as uuidlib
 
 import falcon
-from sqlalchemy import or_, select, true
+from sqlalchemy import func, or_, select, true
 
 from ncloud.daemons.api import policy, validation
 from ncloud.daemons.api.errors import Fault
@@ -258,6 +259,9 @@ class Images(_Base):
         with self.db.writer() as session:
             if session.get(Image, image_id) is not None:
                 raise Fault(409, f"Image with identifier {image_id} already exists!")
+            limit = self.conf.image.image_count_total
+            if limit >= 0 and session.scalar(select(func.count()).where(Image.owner == ctx.project_id)) >= limit:
+                raise Fault(413, f"Quota exceeded: the project may own {limit} images (image_count_total).")
             session.add(image)
         resp.status = 201
         resp.set_header("Location", f"{PREFIX}/images/{image_id}")
@@ -325,7 +329,7 @@ class ImageFile(_Base):
             if image.status != "queued":
                 raise Fault(409, f"Image status transition from {image.status} to saving is not allowed")
             image.status = "saving"
-        limit = self.conf.image.max_image_size
+        limit = self._upload_limit(image)
         if req.content_length is not None and req.content_length > limit:
             self._set_status(image_id, "queued")
             raise Fault(413, f"Image exceeds the storage quota: the limit is {limit} bytes.")
@@ -345,6 +349,17 @@ class ImageFile(_Base):
             image.status, image.size = "active", stored.size
             image.checksum, image.os_hash_algo, image.os_hash_value = stored.checksum, HASH_ALGO, stored.os_hash_value
         resp.status = 204
+
+    def _upload_limit(self, image: Image) -> int:
+        """The bytes this upload may bring: the size cap, and what is left of its project's quota."""
+        limit = self.conf.image.max_image_size
+        total_mib = self.conf.image.image_size_total
+        if total_mib >= 0:
+            with self.db.reader() as session:
+                used = session.scalar(select(func.coalesce(func.sum(Image.size), 0)).where(
+                    Image.owner == image.owner, Image.id != image.id)) or 0
+            limit = min(limit, max(0, total_mib * 1024 * 1024 - int(used)))
+        return limit
 
     def _set_status(self, image_id: str, status: str) -> None:
         with self.db.writer() as session:
