@@ -95,6 +95,12 @@ def test_openstacksdk_connects_and_lists(api):
         assert {flavor.name for flavor in conn.compute.flavors()} == {"m1.tiny", "m1.small", "m1.medium"}
         assert list(conn.compute.servers()) == []
         assert conn.current_project_id == conn.session.get_project_id()
+        data = os.urandom(100_000)
+        image = conn.image.create_image(name="sdk-image", data=data, disk_format="qcow2", container_format="bare",
+                                        validate_checksum=True, wait=True)
+        assert conn.image.get_image(image.id).status == "active"
+        assert conn.image.download_image(image.id).content == data
+        conn.image.delete_image(image.id)
     finally:
         conn.close()
 
