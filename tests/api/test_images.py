@@ -9,6 +9,7 @@ import pytest
 from falcon import testing
 
 from ncloud.daemons.api.app import create_app
+from ncloud.daemons.core import bootstrap as seed
 from ncloud.daemons.core import config, rpc
 from ncloud.daemons.core.db import migrate
 from ncloud.daemons.core.db.session import Database
@@ -28,6 +29,7 @@ def env(tmp_path):
     migrate.sync(db)
     keys.setup(conf.token_key_repository, conf.identity.max_active_keys)
     bootstrap.bootstrap(db, conf)
+    seed.ensure_defaults(db)  # flavors and the demo image, for booting
     for name in ("alice", "bob"):
         bootstrap.ensure_user(db, name, f"{name}pw", f"{name}-project")
     transport = rpc.Transport("memory://")
@@ -289,3 +291,30 @@ def test_per_project_image_quotas(tmp_path):
     assert client.simulate_get(f"{IMAGES}/{second['id']}", headers=admin).json["status"] == "queued"
     assert upload(client, admin, second["id"], os.urandom(300_000)).status_code == 204  # fits what is left
     db.dispose()
+
+
+def test_projects_never_see_each_others_servers_and_boot_only_images_they_may_see(env):
+    client, tokens, _ = env
+
+    def boot(who, image_id):
+        return client.simulate_post("/compute/v2.1/servers", headers=tokens[who], json={
+            "server": {"name": f"{who}-vm", "flavorRef": "1", "imageRef": image_id}})
+
+    booted = boot("alice", seed.DEMO_IMAGE_ID)
+    assert booted.status_code == 202, booted.json
+    server = f"/compute/v2.1/servers/{booted.json['server']['id']}"
+    assert client.simulate_get(server, headers=tokens["bob"]).status_code == 404
+    assert client.simulate_delete(server, headers=tokens["bob"]).status_code == 404
+    assert client.simulate_get("/compute/v2.1/servers", headers=tokens["bob"]).json == {"servers": []}
+    assert client.simulate_get(server, headers=tokens["alice"]).status_code == 200
+
+    private = create(client, tokens["alice"], name="private", visibility="private")
+    assert upload(client, tokens["alice"], private["id"]).status_code == 204
+    refused = boot("bob", private["id"])
+    assert refused.status_code == 400 and refused.json["badRequest"]["message"] == "Can not find requested image"
+    shared = create(client, tokens["alice"], name="shared")
+    assert upload(client, tokens["alice"], shared["id"]).status_code == 204
+    assert boot("bob", shared["id"]).status_code == 400
+    bob_project = client.simulate_get("/identity/v3/auth/projects", headers=tokens["bob"]).json["projects"][0]["id"]
+    client.simulate_post(f"{IMAGES}/{shared['id']}/members", json={"member": bob_project}, headers=tokens["alice"])
+    assert boot("bob", shared["id"]).status_code == 202
