@@ -10,8 +10,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -198,3 +200,22 @@ def test_an_image_shared_with_another_project_is_accepted_there(api, tmp_path):
     assert accepted.returncode == 0, accepted.stderr
     assert as_sam("image", "list", "--shared", "-f", "value", "-c", "ID").stdout.split() == [image_id]
     assert as_sam("image", "delete", image_id).returncode != 0  # not the owner
+
+
+def test_an_upload_cut_off_mid_stream_leaves_the_image_queued_without_data(api, tmp_path):
+    token = openstack_cli(api, "token", "issue", "-f", "value", "-c", "id").stdout.strip()
+    headers = {"X-Auth-Token": token}
+    image = httpx.post(f"{api}/image/v2/images", json={"name": "cut", "disk_format": "raw",
+                                                       "container_format": "bare"}, headers=headers).json()
+    host, port = api.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port))) as sock:
+        sock.sendall((f"PUT /image/v2/images/{image['id']}/file HTTP/1.1\r\nHost: {host}\r\n"
+                      f"X-Auth-Token: {token}\r\nContent-Type: application/octet-stream\r\n"
+                      "Content-Length: 10000000\r\n\r\n").encode() + os.urandom(1_000_000))
+    time.sleep(1)
+    shown = httpx.get(f"{api}/image/v2/images/{image['id']}", headers=headers).json()
+    assert shown["status"] == "queued" and shown["size"] is None
+    assert httpx.get(f"{api}/image/v2/images/{image['id']}/file", headers=headers).status_code == 204
+    again = httpx.put(f"{api}/image/v2/images/{image['id']}/file", content=b"x" * 1000,
+                      headers={**headers, "Content-Type": "application/octet-stream"})
+    assert again.status_code == 204  # nothing half-stored stands in the way
