@@ -123,8 +123,7 @@ class ServiceRecord:
         self.periodic = Periodic("api-heartbeat", conf.default.report_interval, self.heartbeat, initial_delay=0)
 
     def start(self) -> None:
-        with self.db.writer() as session:
-            servicegroup.register(session, self.host, BINARY, None)
+        servicegroup.register(self.db, self.host, BINARY, None)
         self.periodic.start()
 
     def heartbeat(self) -> None:

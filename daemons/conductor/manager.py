@@ -223,9 +223,8 @@ class ConductorManager:
 
     # -- services and inventory --------------------------------------------------------------
     def service_register(self, ctx: RequestContext, host: str, binary: str, topic: str) -> dict:
-        with self.db.writer() as session:
-            service = servicegroup.register(session, host, binary, topic)
-            return {"id": service.id, "uuid": service.uuid}
+        service_id, service_uuid = servicegroup.register(self.db, host, binary, topic)
+        return {"id": service_id, "uuid": service_uuid}
 
     def service_heartbeat(self, ctx: RequestContext, host: str, binary: str) -> None:
         with self.db.writer() as session:

@@ -155,8 +155,7 @@ class DatabaseService(Service):
     def register(self) -> None:
         from ncloud.daemons.core import servicegroup
 
-        with self.db.writer() as session:
-            servicegroup.register(session, self.host, self.binary, self.topic)
+        servicegroup.register(self.db, self.host, self.binary, self.topic)
 
     def report_alive(self) -> None:
         from ncloud.daemons.core import servicegroup

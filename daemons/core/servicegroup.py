@@ -10,18 +10,35 @@ import datetime as dt
 import uuid
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ncloud.daemons.core.db.models import Service, utcnow
+from ncloud.daemons.core.db.session import Database
 
 
-def register(session: Session, host: str, binary: str, topic: str | None) -> Service:
-    service = session.scalars(select(Service).where(Service.host == host, Service.binary == binary)).first()
-    if service is None:
-        service = Service(uuid=str(uuid.uuid4()), host=host, binary=binary, topic=topic, report_count=0)
-        session.add(service)
-        session.flush()
-    return service
+def register(db: Database, host: str, binary: str, topic: str | None) -> tuple[int, str]:
+    """The (id, uuid) of the service's row, created if missing.
+
+    Two processes may register the same (host, binary) at the same moment (the API workers of
+    one host at start): both find no row, one insert wins and the other gets a duplicate key.
+    That one then finds the winner's row in a new transaction (its first one's snapshot would
+    not show it).
+    """
+    for attempt in (1, 2):
+        try:
+            with db.writer() as session:
+                service = session.scalars(select(Service).where(Service.host == host,
+                                                                Service.binary == binary)).first()
+                if service is None:
+                    service = Service(uuid=str(uuid.uuid4()), host=host, binary=binary, topic=topic, report_count=0)
+                    session.add(service)
+                    session.flush()
+                return service.id, service.uuid
+        except IntegrityError:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
 
 
 def heartbeat(session: Session, host: str, binary: str) -> None:

@@ -16,11 +16,11 @@ def add_host(db, name, memory_mb=4096, vcpus=4, disk_gb=50, up=True, disabled=Fa
         placement.MEMORY_MB: placement.InventoryRecord(total=memory_mb, max_unit=memory_mb),
         placement.DISK_GB: placement.InventoryRecord(total=disk_gb, max_unit=disk_gb),
     }
-    from ncloud.daemons.core.db.models import ComputeNode
+    from ncloud.daemons.core.db.models import ComputeNode, Service
 
+    service_id, _ = servicegroup.register(db, name, "ncloud-compute", "compute")
     with db.writer() as session:
-        service = servicegroup.register(session, name, "ncloud-compute", "compute")
-        service.disabled = disabled
+        session.get(Service, service_id).disabled = disabled
         session.add(ComputeNode(uuid=node_uuid(name), host=name, hypervisor_hostname=name, hypervisor_type="fake",
                                 vcpus=vcpus, memory_mb=memory_mb, local_gb=disk_gb, cpu_info={}))
         placement.ensure_provider(session, node_uuid(name), name, inventory)
