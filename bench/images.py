@@ -70,7 +70,7 @@ def main() -> None:
     server.start()
     try:
         token = _token(f"http://127.0.0.1:{port}")
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=600, blocksize=MIB)
         connection.request("POST", "/image/v2/images", body=json.dumps(
             {"name": "bench", "disk_format": "raw", "container_format": "bare"}),
             headers={"X-Auth-Token": token, "Content-Type": "application/json"})

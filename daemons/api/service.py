@@ -58,7 +58,8 @@ class APIServer:
                                      expose_tracebacks=False, clear_untrusted_proxy_headers=True,
                                      asyncore_use_poll=True,
                                      # image uploads: the Image API's own limit answers 413 with a reason
-                                     max_request_body_size=self.conf.image.max_image_size + 1024 * 1024, **where)
+                                     max_request_body_size=self.conf.image.max_image_size + 1024 * 1024,
+                                     recv_bytes=65536, **where)
         listen = getattr(self._server, "effective_listen", None) or [
             (self._server.effective_host, self._server.effective_port)]
         self.port = int(listen[0][1])  # waitress reports it as a string
