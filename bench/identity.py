@@ -24,16 +24,10 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from bench.boot import Client, percentile  # noqa: E402
-from ncloud.daemons.api.service import APIServer  # noqa: E402
-from ncloud.daemons.core import bootstrap as seed  # noqa: E402
-from ncloud.daemons.core import config, rpc  # noqa: E402
-from ncloud.daemons.core.db import migrate  # noqa: E402
-from ncloud.daemons.core.db.session import Database  # noqa: E402
-from ncloud.daemons.core.identity import bootstrap, keys  # noqa: E402
-from tests.cloud import free_port  # noqa: E402
+from tests.cloud import ADMIN_PASSWORD, identity_api  # noqa: E402
 
 AUTH = {"auth": {"identity": {"methods": ["password"], "password": {
-    "user": {"name": "admin", "domain": {"name": "Default"}, "password": "benchpw"}}},
+    "user": {"name": "admin", "domain": {"name": "Default"}, "password": ADMIN_PASSWORD}}},
     "scope": {"project": {"name": "admin", "domain": {"name": "Default"}}}}}
 
 
@@ -57,22 +51,7 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=200, help="requests of each kind (default 200)")
     parser.add_argument("--concurrency", type=int, default=4, help="client threads (default 4)")
     args = parser.parse_args()
-    state = Path(tempfile.mkdtemp(prefix="ncloud-bench-identity-"))
-    port = free_port()
-    conf = config.load(None, environ={
-        "NCLOUD_DEFAULT__STATE_PATH": str(state), "NCLOUD_API__AUTH_STRATEGY": "keystone",
-        "NCLOUD_API__BIND_HOST": "127.0.0.1", "NCLOUD_API__BIND_PORT": str(port),
-        "NCLOUD_IDENTITY__ADMIN_PASSWORD": "benchpw"})
-    db = Database(conf.database_url)
-    migrate.sync(db)
-    seed.ensure_defaults(db)
-    keys.setup(conf.token_key_repository, conf.identity.max_active_keys)
-    bootstrap.bootstrap(db, conf)
-    transport = rpc.Transport("memory://")
-    server = APIServer(conf, db, transport)
-    server.start()
-    try:
-        url = f"http://127.0.0.1:{port}"
+    with identity_api(Path(tempfile.mkdtemp(prefix="ncloud-bench-identity-"))) as url:
         issuer = Client(url, "")
         status, _ = issuer.request("POST", "/identity/v3/auth/tokens", AUTH)
         assert status == 201, status
@@ -87,10 +66,6 @@ def main() -> None:
             "flavors": timed(validator, args.count * 5, args.concurrency,
                              lambda: validator.request("GET", "/compute/v2.1/flavors")),
         }
-    finally:
-        server.stop()
-        transport.close()
-        db.dispose()
     summary = {f"{name}_{pct}_ms": round(percentile(values, pct), 1)
                for name, values in results.items() for pct in (50, 99)}
     print(f"ncloud identity benchmark: {args.count} token issues, concurrency {args.concurrency}, SQLite")

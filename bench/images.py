@@ -16,6 +16,7 @@ import argparse
 import http.client
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -24,13 +25,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench.identity import _token  # noqa: E402  (the admin, password benchpw)
-from ncloud.daemons.api.service import APIServer  # noqa: E402
-from ncloud.daemons.core import config, rpc  # noqa: E402
-from ncloud.daemons.core.db import migrate  # noqa: E402
-from ncloud.daemons.core.db.session import Database  # noqa: E402
-from ncloud.daemons.core.identity import bootstrap, keys  # noqa: E402
-from tests.cloud import free_port  # noqa: E402
+from bench.identity import _token  # noqa: E402
+from tests.cloud import identity_api  # noqa: E402
 
 MIB = 1024 * 1024
 
@@ -56,51 +52,11 @@ def main() -> None:
             pass
     disk_read = size / (time.perf_counter() - started) / 1e6
 
-    port = free_port()
-    (work / "state").mkdir()
-    conf = config.load(None, environ={
-        "NCLOUD_DEFAULT__STATE_PATH": str(work / "state"), "NCLOUD_API__BIND_HOST": "127.0.0.1",
-        "NCLOUD_API__BIND_PORT": str(port), "NCLOUD_IDENTITY__ADMIN_PASSWORD": "benchpw"})
-    db = Database(conf.database_url)
-    migrate.sync(db)
-    keys.setup(conf.token_key_repository, conf.identity.max_active_keys)
-    bootstrap.bootstrap(db, conf)
-    transport = rpc.Transport("memory://")
-    server = APIServer(conf, db, transport)
-    server.start()
     try:
-        token = _token(f"http://127.0.0.1:{port}")
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=600, blocksize=MIB)
-        connection.request("POST", "/image/v2/images", body=json.dumps(
-            {"name": "bench", "disk_format": "raw", "container_format": "bare"}),
-            headers={"X-Auth-Token": token, "Content-Type": "application/json"})
-        image = json.loads(connection.getresponse().read())
-        started = time.perf_counter()
-        with open(source, "rb") as handle:
-            connection.request("PUT", f"/image/v2/images/{image['id']}/file", body=handle,
-                               headers={"X-Auth-Token": token, "Content-Type": "application/octet-stream",
-                                        "Content-Length": str(size)})
-            response = connection.getresponse()
-            response.read()
-        upload = size / (time.perf_counter() - started) / 1e6
-        if response.status != 204:
-            raise SystemExit(f"upload answered {response.status}")
-        started = time.perf_counter()
-        connection.request("GET", f"/image/v2/images/{image['id']}/file", headers={"X-Auth-Token": token})
-        response = connection.getresponse()
-        received = 0
-        while chunk := response.read(MIB):
-            received += len(chunk)
-        download = size / (time.perf_counter() - started) / 1e6
-        if received != size:
-            raise SystemExit(f"downloaded {received} of {size} bytes")
+        with identity_api(work / "state") as url:
+            upload, download = _transfer(url, source, size)
     finally:
-        server.stop()
-        transport.close()
-        db.dispose()
-        for path in sorted(work.rglob("*"), reverse=True):
-            path.unlink() if path.is_file() else path.rmdir()
-        work.rmdir()
+        shutil.rmtree(work, ignore_errors=True)
     result = {"size_mb": args.size_mb, "disk_write_mb_s": round(disk_write), "disk_read_mb_s": round(disk_read),
               "upload_mb_s": round(upload), "download_mb_s": round(download)}
     print(f"ncloud image data benchmark: one {args.size_mb} MiB image, SQLite, local store")
@@ -109,6 +65,37 @@ def main() -> None:
                        ("GET .../file (download)", "download_mb_s")):
         print(f"  {label:<40} {result[key]:>6} MB/s")
     print(json.dumps(result))
+
+
+def _transfer(url: str, source: Path, size: int) -> tuple[float, float]:
+    """Upload `source` as a new image, then download it: MB/s of each."""
+    token = _token(url)
+    host, port = url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=600, blocksize=MIB)
+    connection.request("POST", "/image/v2/images", body=json.dumps(
+        {"name": "bench", "disk_format": "raw", "container_format": "bare"}),
+        headers={"X-Auth-Token": token, "Content-Type": "application/json"})
+    image = json.loads(connection.getresponse().read())
+    started = time.perf_counter()
+    with open(source, "rb") as handle:
+        connection.request("PUT", f"/image/v2/images/{image['id']}/file", body=handle,
+                           headers={"X-Auth-Token": token, "Content-Type": "application/octet-stream",
+                                    "Content-Length": str(size)})
+        response = connection.getresponse()
+        response.read()
+    upload = size / (time.perf_counter() - started) / 1e6
+    if response.status != 204:
+        raise SystemExit(f"upload answered {response.status}")
+    started = time.perf_counter()
+    connection.request("GET", f"/image/v2/images/{image['id']}/file", headers={"X-Auth-Token": token})
+    response = connection.getresponse()
+    received = 0
+    while chunk := response.read(MIB):
+        received += len(chunk)
+    download = size / (time.perf_counter() - started) / 1e6
+    if received != size:
+        raise SystemExit(f"downloaded {received} of {size} bytes")
+    return upload, download
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""A real ncloud, one process per daemon, for end-to-end tests: `ProcessCloud`.
+"""Real clouds for end-to-end tests and benchmarks: `ProcessCloud`, one process per daemon, and
+`identity_api`, the API alone with Identity on SQLite.
 
 Each daemon runs from its console script (`ncloud-api`, `ncloud-conductor`, ...) with a config
 file written here, as an operator would run it, so the tests exercise the same start-up, RPC
@@ -8,6 +9,7 @@ wants a crash.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -27,6 +29,51 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+ADMIN_PASSWORD = "adminpw"
+
+
+def identity_state(state: Path, **environ: str):
+    """(conf, db) of a cloud under `state` on SQLite: migrated, seeded (flavors, demo image),
+    Identity bootstrapped (user admin, password ADMIN_PASSWORD) with its token keys.
+    `environ`: more NCLOUD_* options."""
+    from ncloud.daemons.core import bootstrap as seed
+    from ncloud.daemons.core import config
+    from ncloud.daemons.core.db import migrate
+    from ncloud.daemons.core.db.session import Database
+    from ncloud.daemons.core.identity import bootstrap, keys
+
+    state.mkdir(parents=True, exist_ok=True)
+    conf = config.load(None, environ={"NCLOUD_DEFAULT__STATE_PATH": str(state),
+                                      "NCLOUD_IDENTITY__ADMIN_PASSWORD": ADMIN_PASSWORD, **environ})
+    db = Database(conf.database_url)
+    migrate.sync(db)
+    seed.ensure_defaults(db)
+    keys.setup(conf.token_key_repository, conf.identity.max_active_keys)
+    bootstrap.bootstrap(db, conf)
+    return conf, db
+
+
+@contextlib.contextmanager
+def identity_api(state: Path, **environ: str):
+    """The API (waitress, the whole app, Identity tokens) of `identity_state` on a free port;
+    yields its root URL (http://127.0.0.1:PORT), with the catalog pointing there."""
+    from ncloud.daemons.api.service import APIServer
+    from ncloud.daemons.core import rpc
+
+    port = free_port()
+    conf, db = identity_state(state, NCLOUD_API__BIND_HOST="127.0.0.1", NCLOUD_API__BIND_PORT=str(port),
+                              NCLOUD_IDENTITY__PUBLIC_URL=f"http://127.0.0.1:{port}", **environ)
+    transport = rpc.Transport("memory://")
+    server = APIServer(conf, db, transport)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+        transport.close()
+        db.dispose()
 
 
 def wait_until(predicate, timeout: float, interval: float = 0.2, what: str = "condition"):

@@ -13,11 +13,11 @@ from sqlalchemy import select
 from ncloud.daemons.api import policy
 from ncloud.daemons.api.app import create_app
 from ncloud.daemons.core import config, rpc
-from ncloud.daemons.core.db import migrate
 from ncloud.daemons.core.db.models import Project, Role, RoleAssignment, User
 from ncloud.daemons.core.db.session import Database
-from ncloud.daemons.core.identity import bootstrap, keys, passwords
+from ncloud.daemons.core.identity import passwords
 from ncloud.daemons.core.identity.auth import UNAUTHORIZED
+from tests.cloud import identity_state
 
 V3 = "/identity/v3"
 IMAGE = "4070a910-c735-5264-b2b8-917683df8f98"  # any id: the policy refuses before it is looked up
@@ -25,13 +25,7 @@ IMAGE = "4070a910-c735-5264-b2b8-917683df8f98"  # any id: the policy refuses bef
 
 @pytest.fixture
 def cloud(tmp_path):
-    conf = config.load(None, environ={
-        "NCLOUD_DEFAULT__STATE_PATH": str(tmp_path), "NCLOUD_API__AUTH_STRATEGY": "keystone",
-        "NCLOUD_IDENTITY__ADMIN_PASSWORD": "adminpw", "NCLOUD_IDENTITY__PUBLIC_URL": "http://cloud.example:8774"})
-    db = Database(conf.database_url)
-    migrate.sync(db)
-    keys.setup(conf.token_key_repository, conf.identity.max_active_keys)
-    bootstrap.bootstrap(db, conf)
+    conf, db = identity_state(tmp_path, NCLOUD_IDENTITY__PUBLIC_URL="http://cloud.example:8774")
     with db.writer() as session:  # alice: member of p1, no default project
         session.add(Project(id="p1id", name="p1", domain_id="default"))
         session.add(User(id="aliceid", name="alice", domain_id="default",

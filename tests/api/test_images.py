@@ -10,11 +10,10 @@ from falcon import testing
 
 from ncloud.daemons.api.app import create_app
 from ncloud.daemons.core import bootstrap as seed
-from ncloud.daemons.core import config, rpc
-from ncloud.daemons.core.db import migrate
-from ncloud.daemons.core.db.session import Database
-from ncloud.daemons.core.identity import bootstrap, keys
+from ncloud.daemons.core import rpc
+from ncloud.daemons.core.identity import bootstrap
 from ncloud.daemons.core.identity.auth import Authenticator
+from tests.cloud import identity_state
 
 IMAGES = "/image/v2/images"
 DATA = os.urandom(200_000)
@@ -22,14 +21,7 @@ DATA = os.urandom(200_000)
 
 @pytest.fixture
 def env(tmp_path):
-    conf = config.load(None, environ={
-        "NCLOUD_DEFAULT__STATE_PATH": str(tmp_path), "NCLOUD_IDENTITY__ADMIN_PASSWORD": "adminpw",
-        "NCLOUD_IMAGE__MAX_IMAGE_SIZE": "300000"})
-    db = Database(conf.database_url)
-    migrate.sync(db)
-    keys.setup(conf.token_key_repository, conf.identity.max_active_keys)
-    bootstrap.bootstrap(db, conf)
-    seed.ensure_defaults(db)  # flavors and the demo image, for booting
+    conf, db = identity_state(tmp_path, NCLOUD_IMAGE__MAX_IMAGE_SIZE="300000")
     for name in ("alice", "bob"):
         bootstrap.ensure_user(db, name, f"{name}pw", f"{name}-project")
     transport = rpc.Transport("memory://")
@@ -271,13 +263,7 @@ def test_tags_deactivation_and_ranged_downloads(env):
 
 
 def test_per_project_image_quotas(tmp_path):
-    conf = config.load(None, environ={
-        "NCLOUD_DEFAULT__STATE_PATH": str(tmp_path), "NCLOUD_IDENTITY__ADMIN_PASSWORD": "adminpw",
-        "NCLOUD_IMAGE__IMAGE_COUNT_TOTAL": "2", "NCLOUD_IMAGE__IMAGE_SIZE_TOTAL": "1"})
-    db = Database(conf.database_url)
-    migrate.sync(db)
-    keys.setup(conf.token_key_repository, conf.identity.max_active_keys)
-    bootstrap.bootstrap(db, conf)
+    conf, db = identity_state(tmp_path, NCLOUD_IMAGE__IMAGE_COUNT_TOTAL="2", NCLOUD_IMAGE__IMAGE_SIZE_TOTAL="1")
     client = testing.TestClient(create_app(conf, db, rpc.Transport("memory://")))
     text, _ = Authenticator(conf, db).authenticate({"identity": {"methods": ["password"], "password": {"user": {
         "name": "admin", "domain": {"id": "default"}, "password": "adminpw"}}}})

@@ -20,37 +20,15 @@ import httpx
 import openstack
 import pytest
 
-from ncloud.daemons.api.service import APIServer
-from ncloud.daemons.core import bootstrap as seed
-from ncloud.daemons.core import config, rpc
-from ncloud.daemons.core.db import migrate
-from ncloud.daemons.core.db.session import Database
-from ncloud.daemons.core.identity import bootstrap, keys
-from tests.servers import free_port
+from tests.cloud import identity_api
 
 OPENSTACK = str(Path(sys.executable).parent / "openstack")
 
 
 @pytest.fixture(scope="module")
 def api(tmp_path_factory):
-    state = tmp_path_factory.mktemp("openstack-clients")
-    port = free_port()
-    conf = config.load(None, environ={
-        "NCLOUD_DEFAULT__STATE_PATH": str(state), "NCLOUD_API__AUTH_STRATEGY": "keystone",
-        "NCLOUD_API__BIND_HOST": "127.0.0.1", "NCLOUD_API__BIND_PORT": str(port),
-        "NCLOUD_IDENTITY__ADMIN_PASSWORD": "adminpw", "NCLOUD_IDENTITY__PUBLIC_URL": f"http://127.0.0.1:{port}"})
-    db = Database(conf.database_url)
-    migrate.sync(db)
-    seed.ensure_defaults(db)
-    keys.setup(conf.token_key_repository, conf.identity.max_active_keys)
-    bootstrap.bootstrap(db, conf)
-    transport = rpc.Transport("memory://")
-    server = APIServer(conf, db, transport)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
-    transport.close()
-    db.dispose()
+    with identity_api(tmp_path_factory.mktemp("openstack-clients")) as url:
+        yield url
 
 
 def openstack_cli(api: str, *args: str, password: str = "adminpw") -> subprocess.CompletedProcess:
