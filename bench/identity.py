@@ -24,11 +24,17 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from bench.boot import Client, percentile  # noqa: E402
+from ncloud.cli.up import token_for  # noqa: E402
 from tests.cloud import ADMIN_PASSWORD, identity_api  # noqa: E402
 
 AUTH = {"auth": {"identity": {"methods": ["password"], "password": {
     "user": {"name": "admin", "domain": {"name": "Default"}, "password": ADMIN_PASSWORD}}},
     "scope": {"project": {"name": "admin", "domain": {"name": "Default"}}}}}
+
+
+def admin_token(url: str) -> str:
+    """A token of the bootstrapped admin (tests/cloud.py's identity_state)."""
+    return token_for(f"{url}/identity/v3", "admin", ADMIN_PASSWORD, "admin")
 
 
 def timed(client: Client, count: int, concurrency: int, call) -> list[float]:
@@ -55,7 +61,7 @@ def main() -> None:
         issuer = Client(url, "")
         status, _ = issuer.request("POST", "/identity/v3/auth/tokens", AUTH)
         assert status == 201, status
-        token = _token(url)
+        token = admin_token(url)
         validator = Client(url, token)
         validator.headers += f"X-Subject-Token: {token}\r\n"
         results = {
@@ -73,20 +79,6 @@ def main() -> None:
                         ("flavors", "GET /compute/v2.1/flavors with the token")):
         print(f"  {label:<45} p50 {summary[f'{name}_50_ms']:>6} ms   p99 {summary[f'{name}_99_ms']:>6} ms")
     print(json.dumps({"count": args.count, "concurrency": args.concurrency, **summary}))
-
-
-def _token(url: str) -> str:
-    """A token, read from the X-Subject-Token header (the benchmark client keeps no headers)."""
-    import http.client
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
-    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
-    connection.request("POST", "/identity/v3/auth/tokens?nocatalog", body=json.dumps(AUTH),
-                       headers={"Content-Type": "application/json"})
-    response = connection.getresponse()
-    response.read()
-    return response.getheader("X-Subject-Token")
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench.identity import _token  # noqa: E402
+from bench.identity import admin_token  # noqa: E402
 from tests.cloud import identity_api  # noqa: E402
 
 MIB = 1024 * 1024
@@ -69,7 +69,7 @@ def main() -> None:
 
 def _transfer(url: str, source: Path, size: int) -> tuple[float, float]:
     """Upload `source` as a new image, then download it: MB/s of each."""
-    token = _token(url)
+    token = admin_token(url)
     host, port = url.removeprefix("http://").split(":")
     connection = http.client.HTTPConnection(host, int(port), timeout=600, blocksize=MIB)
     connection.request("POST", "/image/v2/images", body=json.dumps(

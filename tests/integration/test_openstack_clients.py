@@ -31,10 +31,12 @@ def api(tmp_path_factory):
         yield url
 
 
-def openstack_cli(api: str, *args: str, password: str = "adminpw") -> subprocess.CompletedProcess:
+def openstack_cli(api: str, *args: str, user: str = "admin", password: str = "adminpw",
+                  project: str = "admin") -> subprocess.CompletedProcess:
+    """The stock client as `user` (password login, domain Default), with no OS_* of ours leaking in."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("OS_")}
-    env.update(OS_AUTH_URL=f"{api}/identity/v3", OS_USERNAME="admin", OS_PASSWORD=password,
-               OS_PROJECT_NAME="admin", OS_USER_DOMAIN_NAME="Default", OS_PROJECT_DOMAIN_NAME="Default",
+    env.update(OS_AUTH_URL=f"{api}/identity/v3", OS_USERNAME=user, OS_PASSWORD=password,
+               OS_PROJECT_NAME=project, OS_USER_DOMAIN_NAME="Default", OS_PROJECT_DOMAIN_NAME="Default",
                OS_IDENTITY_API_VERSION="3", OS_REGION_NAME="RegionOne", OS_INTERFACE="public")
     return subprocess.run([OPENSTACK, *args], capture_output=True, text=True, env=env, timeout=120)
 
@@ -96,14 +98,10 @@ def test_an_admin_creates_a_project_and_a_user_who_then_logs_in(api):
                            "-c", "Role", "-c", "User", "-c", "Project")
     assert listed.stdout.split() == ["member", "alice@Default", "demo@Default"]
 
-    env = {key: value for key, value in os.environ.items() if not key.startswith("OS_")}
-    env.update(OS_AUTH_URL=f"{api}/identity/v3", OS_USERNAME="alice", OS_PASSWORD="alicepw", OS_PROJECT_NAME="demo",
-               OS_USER_DOMAIN_NAME="Default", OS_PROJECT_DOMAIN_NAME="Default", OS_IDENTITY_API_VERSION="3")
-    as_alice = subprocess.run([OPENSTACK, "token", "issue", "-f", "value", "-c", "user_id"], capture_output=True,
-                              text=True, env=env, timeout=120)
+    alice = {"user": "alice", "password": "alicepw", "project": "demo"}
+    as_alice = openstack_cli(api, "token", "issue", "-f", "value", "-c", "user_id", **alice)
     assert as_alice.returncode == 0 and as_alice.stdout.strip() == created.stdout.strip(), as_alice.stderr
-    refused = subprocess.run([OPENSTACK, "user", "create", "mallory"], capture_output=True, text=True, env=env,
-                             timeout=120)
+    refused = openstack_cli(api, "user", "create", "mallory", **alice)
     assert refused.returncode != 0
     assert "You are not authorized to perform the requested action: identity:create_user." in refused.stderr
     assert openstack_cli(api, "project", "create", "demo").returncode != 0  # a duplicate: 409
@@ -166,12 +164,8 @@ def test_an_image_shared_with_another_project_is_accepted_there(api, tmp_path):
     added = openstack_cli(api, "image", "add", "project", "gift", "share")
     assert added.returncode == 0, added.stderr
 
-    env = {key: value for key, value in os.environ.items() if not key.startswith("OS_")}
-    env.update(OS_AUTH_URL=f"{api}/identity/v3", OS_USERNAME="sam", OS_PASSWORD="sampw", OS_PROJECT_NAME="share",
-               OS_USER_DOMAIN_NAME="Default", OS_PROJECT_DOMAIN_NAME="Default", OS_IDENTITY_API_VERSION="3")
-
     def as_sam(*args):
-        return subprocess.run([OPENSTACK, *args], capture_output=True, text=True, env=env, timeout=120)
+        return openstack_cli(api, *args, user="sam", password="sampw", project="share")
 
     assert image_id not in as_sam("image", "list", "-f", "value", "-c", "ID").stdout  # pending
     accepted = as_sam("image", "set", "--accept", image_id)
