@@ -140,14 +140,11 @@ class _Admin(_Authenticated):
         return caller
 
 
-# Longer than any token lives ([identity] token_expiration is at most this in practice): after it,
-# no token the event could match is still valid, so it may be purged.
-_MAX_TOKEN_LIFETIME = dt.timedelta(days=7)
-
-
-def _revoke_user_tokens(session, user_id: str) -> None:
+def _revoke_user_tokens(session, user_id: str, token_lifetime: int) -> None:
+    """Every token of the user issued until now; the event matters no longer than a token lives."""
     now = utcnow()
-    session.add(RevocationEvent(user_id=user_id, issued_before=now, expires_at=now + _MAX_TOKEN_LIFETIME))
+    session.add(RevocationEvent(user_id=user_id, issued_before=now,
+                                expires_at=now + dt.timedelta(seconds=token_lifetime)))
 
 
 
@@ -319,7 +316,7 @@ class UserItem(_Admin):
                 if "password" in ref:
                     user.password_hash = passwords.hash_secret(ref["password"]) if ref["password"] else None
                 if ref.get("enabled") is False or "password" in ref:
-                    _revoke_user_tokens(session, user_id)
+                    _revoke_user_tokens(session, user_id, self.auth.conf.identity.token_expiration)
         except IntegrityError:
             raise _conflict("user") from None
         resp.media = {"user": user_view(user, self.base(req))}
@@ -332,7 +329,7 @@ class UserItem(_Admin):
                 raise _not_found("user", user_id)
             session.execute(delete(RoleAssignment).where(RoleAssignment.user_id == user_id))
             session.delete(user)
-            _revoke_user_tokens(session, user_id)
+            _revoke_user_tokens(session, user_id, self.auth.conf.identity.token_expiration)
         resp.status = 204
 
 
@@ -348,7 +345,7 @@ class UserPassword(_Admin):
             if user is None or not passwords.verify(user.password_hash, body["user"]["original_password"]):
                 raise Fault(401, "The request you have made requires authentication.")
             user.password_hash = passwords.hash_secret(body["user"]["password"])
-            _revoke_user_tokens(session, user_id)
+            _revoke_user_tokens(session, user_id, self.auth.conf.identity.token_expiration)
         resp.status = 204
 
 
