@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -128,6 +129,34 @@ def children(pid: int) -> list[int]:
     return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
 
 
+def connections_held(pid: int, port: int) -> set[int]:
+    """Socket inodes of `pid`'s established TCP connections on local `port` (from /proc)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            target = os.readlink(fd)
+            if target.startswith("socket:["):
+                inodes.add(int(target[8:-1]))
+    established = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "01":
+                established.add(int(fields[9]))
+    return inodes & established
+
+
+def test_a_second_api_on_a_port_in_use_is_refused_even_with_workers(tmp_path):
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        url = f"sqlite:///{tmp_path / 'ncloud.db'}"
+        result = subprocess.run([str(BIN / "ncloud-api"), "--config-file",
+                                 str(write_config(tmp_path, port, url, workers=2))],
+                                capture_output=True, text=True, timeout=30)
+    assert result.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+
+
 def test_api_workers_share_the_port_are_restarted_when_they_die_and_stop_together(tmp_path, rabbitmq):
     url = f"sqlite:///{tmp_path / 'ncloud.db'}"
     database = Database(url)
@@ -156,6 +185,14 @@ def test_api_workers_share_the_port_are_restarted_when_they_die_and_stop_togethe
         while time.monotonic() < deadline and not answers():
             time.sleep(0.1)
         assert answers()
+        # Keep-alive clients are spread over both workers, not all served by one.
+        clients = [http.client.HTTPConnection("127.0.0.1", port, timeout=5) for _ in range(32)]
+        for client in clients:
+            assert get(client, "/healthcheck")[0] == 200
+        held = {worker: len(connections_held(worker, port)) for worker in workers}
+        assert sum(held.values()) == 32 and min(held.values()) >= 4, held
+        for client in clients:
+            client.close()
         os.kill(workers[0], signal.SIGKILL)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and (len(children(process.pid)) < 2 or workers[0] in children(process.pid)):
