@@ -75,6 +75,8 @@ def create_app(conf: Config, db: Database, transport: Transport) -> falcon.App:
             ("/projects", identity_admin.Projects), ("/projects/{project_id}", identity_admin.ProjectItem),
             ("/projects/{project_id}/users/{user_id}/roles", identity_admin.ProjectUserRoles),
             ("/projects/{project_id}/users/{user_id}/roles/{role_id}", identity_admin.ProjectUserRole),
+            ("/domains/{domain_id}/users/{user_id}/roles", identity_admin.DomainUserRoles),
+            ("/domains/{domain_id}/users/{user_id}/roles/{role_id}", identity_admin.DomainUserRole),
             ("/users", identity_admin.Users), ("/users/{user_id}", identity_admin.UserItem),
             ("/users/{user_id}/password", identity_admin.UserPassword),
             ("/users/{user_id}/projects", identity_admin.UserProjects),

@@ -6,13 +6,15 @@ reads the same here:
     "os_compute_api:servers:create": "rule:project_member_or_admin"
     "project_member_api": "role:member and project_id:%(project_id)s"
 
-A check is `role:NAME`, `rule:NAME`, `@` (always), `!` (never), or `FIELD:VALUE` comparing the
-caller's `user_id` / `project_id` / `domain_id` (of its project) with a literal or with a field of
-the target (`%(project_id)s`);
-checks combine with `and`, `or`, `not` and parentheses; an empty rule allows everyone. The
-defaults are OpenStack's secure RBAC for project-scoped tokens: reader, member and manager of
-the target's project, and admin. Roles imply each other as Keystone's bootstrap makes them:
-admin > manager > member > reader.
+A check is `role:NAME`, `rule:NAME`, `@` (always), `!` (never), `FIELD:VALUE` comparing one of
+the caller's `user_id`, `project_id`, `domain_id` (= `token.domain.id`, the domain of a
+domain-scoped token) or `token.project.domain.id` with a literal or with a field of the target
+(`%(project_id)s`, `%(target.user.domain_id)s`), or `'LITERAL':%(field)s` comparing a target's
+field with a literal; checks combine with `and`, `or`, `not` and parentheses; an empty rule
+allows everyone. The defaults are OpenStack's secure RBAC: reader, member and manager of the
+target's project, Keystone's domain manager (role `manager` on a domain: that domain's users,
+projects and their member/reader/manager roles), and admin. Roles imply each other as
+Keystone's bootstrap makes them: admin > manager > member > reader.
 
 `[api] policy_file` (YAML) overrides any rule; a rule it names that does not exist, or a rule
 that does not parse, stops the API at start with the file and the rule named.
@@ -42,6 +44,10 @@ BASE = {
     "project_reader_or_admin": "rule:project_reader_api or rule:context_is_admin",
     "project_member_or_admin": "rule:project_member_api or rule:context_is_admin",
     "project_manager_or_admin": "rule:project_manager_api or rule:context_is_admin",
+    # Keystone's domain manager persona: the roles a domain manager may grant and revoke.
+    "domain_managed_role": "'manager':%(role.name)s or 'member':%(role.name)s or 'reader':%(role.name)s",
+    "domain_manager_grant": "role:manager and token.domain.id:%(user.domain_id)s and "
+                            "(token.domain.id:%(project.domain_id)s or token.domain.id:%(domain.id)s)",
 }
 
 # Rules the code checks, with their defaults (Nova's and Keystone's names).
@@ -72,16 +78,31 @@ DEFAULTS = {
     "publicize_image": "rule:admin_api",
     "deactivate": "rule:admin_api",
     "reactivate": "rule:admin_api",
-    # Identity: an admin administers; anyone reads their own user, project and domain.
+    # Identity: an admin administers; a domain manager administers their domain's users and
+    # projects; anyone reads their own user, project and domain.
     **{f"identity:{action}": "rule:admin_api" for action in (
-        "list_domains", "list_projects", "create_project", "update_project", "delete_project", "list_users",
-        "create_user", "update_user", "delete_user", "list_roles", "create_role", "get_role", "delete_role",
-        "list_grants", "create_grant", "check_grant", "revoke_grant")},
-    "identity:get_domain": "rule:admin_api or domain_id:%(domain_id)s",
-    "identity:get_project": "rule:admin_api or project_id:%(project_id)s",
-    "identity:get_user": "rule:admin_api or user_id:%(user_id)s",
-    "identity:list_user_projects": "rule:admin_api or user_id:%(user_id)s",
-    "identity:list_role_assignments": "rule:admin_api or user_id:%(user_id)s",
+        "create_domain", "update_domain", "delete_domain", "create_role", "delete_role")},
+    **{f"identity:{action}": "rule:admin_api or (role:manager and token.domain.id:%(domain_id)s)"
+       for action in ("list_domains", "list_projects", "list_users")},
+    **{f"identity:{action}": "rule:admin_api or (role:manager and token.domain.id:%(project.domain_id)s)"
+       for action in ("create_project", "update_project", "delete_project")},
+    **{f"identity:{action}": "rule:admin_api or (role:manager and token.domain.id:%(user.domain_id)s)"
+       for action in ("create_user", "update_user", "delete_user")},
+    "identity:get_domain": "rule:admin_api or token.domain.id:%(domain_id)s or token.project.domain.id:%(domain_id)s",
+    "identity:get_project": "rule:admin_api or (role:manager and token.domain.id:%(project.domain_id)s) "
+                            "or project_id:%(project_id)s",
+    "identity:get_user": "rule:admin_api or (role:manager and token.domain.id:%(user.domain_id)s) "
+                         "or user_id:%(user_id)s",
+    "identity:list_user_projects": "rule:admin_api or (role:manager and token.domain.id:%(user.domain_id)s) "
+                                   "or user_id:%(user_id)s",
+    "identity:list_roles": "rule:admin_api or role:manager",
+    "identity:get_role": "rule:admin_api or (role:manager and rule:domain_managed_role)",
+    "identity:list_grants": "rule:admin_api or rule:domain_manager_grant",
+    "identity:check_grant": "rule:admin_api or rule:domain_manager_grant",
+    "identity:create_grant": "rule:admin_api or (rule:domain_manager_grant and rule:domain_managed_role)",
+    "identity:revoke_grant": "rule:admin_api or (rule:domain_manager_grant and rule:domain_managed_role)",
+    "identity:list_role_assignments": "rule:admin_api or (role:manager and token.domain.id:%(domain_id)s) "
+                                      "or user_id:%(user_id)s",
     "identity:change_password": "user_id:%(user_id)s",
     **{f"identity:{action}_application_credential": "user_id:%(user_id)s"
        for action in ("create", "get", "list", "delete")},
@@ -133,7 +154,9 @@ class Enforcer:
         return cls(overrides, source=path)
 
     def allowed(self, ctx: RequestContext, rule: str, target: Mapping[str, Any] | None = None) -> bool:
-        creds = {"user_id": ctx.user_id, "project_id": ctx.project_id, "domain_id": getattr(ctx, "domain_id", None),
+        domain_id = getattr(ctx, "domain_id", None)
+        creds = {"user_id": ctx.user_id, "project_id": ctx.project_id, "domain_id": domain_id,
+                 "token.domain.id": domain_id, "token.project.domain.id": getattr(ctx, "project_domain_id", None),
                  "roles": _with_implied(ctx.roles)}
         return self.rules[rule](creds, target if target is not None else {"project_id": ctx.project_id}, self)
 
@@ -228,16 +251,31 @@ def _atom(tokens: list[str]) -> tuple[Check, list[str]]:
     kind, colon, match = token.partition(":")
     if not colon or not kind or not match:
         raise PolicyError(f"{token!r} is not a check (role:NAME, rule:NAME, FIELD:VALUE, @ or !)")
+    literal = re.fullmatch(r"'([^']*)'", kind)
+    if literal:
+        field = re.fullmatch(_TARGET_FIELD, match)
+        if not field:
+            raise PolicyError(f"{token!r}: a quoted literal is compared with a target field, as 'x':%(field)s")
+        return (lambda c, t, e: str(_target(t, field.group(1))) == literal.group(1)), rest
     if kind == "role":
         return (lambda c, t, e: match.lower() in {r.lower() for r in c["roles"]}), rest
     if kind == "rule":
         return (lambda c, t, e: e.rules[match](c, t, e)), rest
-    if kind not in ("user_id", "project_id", "domain_id"):
-        raise PolicyError(f"{kind!r} is not a field a rule can check (user_id, project_id, domain_id)")
-    field = re.fullmatch(r"%\((\w+)\)s", match)
+    if kind not in CREDENTIAL_FIELDS:
+        raise PolicyError(f"{kind!r} is not a field a rule can check ({', '.join(CREDENTIAL_FIELDS)})")
+    field = re.fullmatch(_TARGET_FIELD, match)
     if field:
-        return (lambda c, t, e: c[kind] is not None and str(t.get(field.group(1))) == str(c[kind])), rest
+        return (lambda c, t, e: c[kind] is not None and str(_target(t, field.group(1))) == str(c[kind])), rest
     return (lambda c, t, e: c[kind] is not None and c[kind] == match), rest
+
+
+CREDENTIAL_FIELDS = ("user_id", "project_id", "domain_id", "token.domain.id", "token.project.domain.id")
+_TARGET_FIELD = r"%\(([\w.]+)\)s"
+
+
+def _target(target: Mapping[str, Any], name: str) -> Any:
+    """A target's field by its name, `target.` prefix or not (oslo.policy's rules use both)."""
+    return target.get(name.removeprefix("target."))
 
 
 DEFAULT_ENFORCER = Enforcer()  # when a request carries no policy (tests of parts, the defaults)

@@ -94,7 +94,8 @@ def test_wrong_password_and_unknown_user_get_the_same_401(cloud):
     {"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": "admin", "password": "x"}}}}},
     {"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": "admin", "domain": {}}}}}},
     {"auth": {"identity": {"methods": ["password"], "password": {"user": {"id": 7, "password": "x"}}}}},
-    {"auth": {**password_auth("admin", "adminpw")["auth"], "scope": {"domain": {"id": "default"}}}},
+    {"auth": {**password_auth("admin", "adminpw")["auth"], "scope": {"domain": {"id": "default"}, "project": {}}}},
+    {"auth": {**password_auth("admin", "adminpw")["auth"], "scope": {"domain": {"enabled": True}}}},
 ])
 def test_malformed_auth_bodies_are_400_in_keystones_shape(cloud, body):
     result = cloud.simulate_post(f"{V3}/auth/tokens", json=body)

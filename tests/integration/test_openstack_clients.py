@@ -107,6 +107,39 @@ def test_an_admin_creates_a_project_and_a_user_who_then_logs_in(api):
     assert openstack_cli(api, "project", "create", "demo").returncode != 0  # a duplicate: 409
 
 
+def test_a_domain_manager_made_with_the_stock_client_runs_their_domain(api):
+    assert openstack_cli(api, "domain", "create", "acme").returncode == 0
+    assert openstack_cli(api, "user", "create", "--domain", "acme", "--password", "carolpw", "carol").returncode == 0
+    added = openstack_cli(api, "role", "add", "--domain", "acme", "--user", "carol", "--user-domain", "acme",
+                          "manager")
+    assert added.returncode == 0, added.stderr
+
+    def as_carol(*args):
+        env = {key: value for key, value in os.environ.items() if not key.startswith("OS_")}
+        env.update(OS_AUTH_URL=f"{api}/identity/v3", OS_USERNAME="carol", OS_PASSWORD="carolpw",
+                   OS_USER_DOMAIN_NAME="acme", OS_DOMAIN_NAME="acme", OS_IDENTITY_API_VERSION="3",
+                   OS_REGION_NAME="RegionOne", OS_INTERFACE="public")
+        return subprocess.run([OPENSTACK, *args], capture_output=True, text=True, env=env, timeout=120)
+
+    for step in (("project", "create", "--domain", "acme", "web"),
+                 ("user", "create", "--domain", "acme", "--password", "davepw", "dave"),
+                 ("role", "add", "--project", "web", "--project-domain", "acme", "--user", "dave",
+                  "--user-domain", "acme", "member")):
+        done = as_carol(*step)
+        assert done.returncode == 0, (step, done.stderr)
+    listed = as_carol("user", "list", "--domain", "acme", "-f", "value", "-c", "Name")
+    assert sorted(listed.stdout.split()) == ["carol", "dave"], listed.stderr
+    refused = as_carol("role", "add", "--project", "web", "--project-domain", "acme", "--user", "dave",
+                       "--user-domain", "acme", "admin")
+    assert refused.returncode != 0  # the client cannot even look the admin role up (403 on it)
+    held = openstack_cli(api, "role", "assignment", "list", "--user", "dave", "--user-domain", "acme", "--names",
+                         "-f", "value", "-c", "Role")
+    assert held.stdout.split() == ["member"], held.stderr
+    refused = as_carol("user", "create", "--domain", "Default", "mallory")
+    assert refused.returncode != 0 and "No Domain found for Default" in refused.stderr  # not even visible
+    assert openstack_cli(api, "user", "show", "mallory").returncode != 0
+
+
 def test_an_application_credential_logs_in_until_it_is_deleted(api):
     created = openstack_cli(api, "application", "credential", "create", "ci-bot", "-f", "json")
     assert created.returncode == 0, created.stderr

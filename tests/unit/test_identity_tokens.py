@@ -1,6 +1,7 @@
 """Token keys and tokens: Keystone's key repository semantics, and tokens nobody can forge or stretch."""
 
 import datetime as dt
+import json
 import os
 import stat
 
@@ -50,6 +51,22 @@ def test_a_token_round_trips_with_everything_it_carries(repository):
         "u1", ("password",), "p1", issued.audit_ids, "ac1")
     assert token.expires_at == issued.expires_at.replace(microsecond=0)
     assert abs(token.issued_at - now()) < dt.timedelta(seconds=5)
+
+
+def test_a_domain_scoped_token_carries_its_domain_and_a_token_of_version_1_still_validates(repository):
+    provider = TokenProvider(repository)
+    token = provider.validate(provider.issue(Token(user_id="u1", methods=("password",), domain_id="d1",
+                                                   expires_at=now() + HOUR)))
+    assert (token.domain_id, token.project_id, token.scoped) == ("d1", None, True)
+    # A token issued before the upgrade that added domain scope (payload version 1, 8 fields).
+    expires = int((now() + HOUR).timestamp())
+    old = [1, "u2", ["password"], "p2", expires, ["audit"], None, int(now().timestamp() * 1_000_000)]
+    text = provider._keys().encrypt(json.dumps(old).encode()).decode().rstrip("=")
+    token = provider.validate(text)
+    assert (token.user_id, token.project_id, token.domain_id) == ("u2", "p2", None)
+    for wrong in ([1, *old[1:], "d"], [2, *old[1:]], [3, *old[1:], None]):  # a length that is not its version's
+        with pytest.raises(TokenNotValid):
+            provider.validate(provider._keys().encrypt(json.dumps(wrong).encode()).decode())
 
 
 def test_tokens_survive_rotations_while_their_key_is_kept(repository):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from collections.abc import Callable
 
 import falcon
 from sqlalchemy import delete, select
@@ -28,6 +29,7 @@ from ncloud.daemons.core.context import RequestContext
 from ncloud.daemons.core.db.models import (
     ApplicationCredential,
     Domain,
+    DomainRoleAssignment,
     Project,
     RevocationEvent,
     Role,
@@ -77,9 +79,9 @@ def _not_found(kind: str, ident: str) -> Fault:
     return Fault(404, f"Could not find {kind}: {ident}.")
 
 
-def _conflict(kind: str) -> Fault:
+def _conflict(kind: str, domain_id: str) -> Fault:
     return Fault(409, f"Conflict occurred attempting to store {kind} - Duplicate entry found with name at domain "
-                      "ID default.")
+                      f"ID {domain_id}.")
 
 
 def _links(base: str, collection: str, ident: str) -> dict:
@@ -128,16 +130,29 @@ class _Admin(_Authenticated):
     def base(self, req: falcon.Request) -> str:
         return _base(req, self.public_endpoint)
 
-    def authorize(self, req: falcon.Request, action: str, target: dict | None = None) -> Identity:
-        """The caller, if the policy allows them `identity:<action>` on `target`; 403 otherwise."""
+    def authorize(self, req: falcon.Request, action: str,
+                  target: dict | Callable[[Identity], dict] | None = None) -> Identity:
+        """The caller, if the policy allows them `identity:<action>` on `target` (or on what
+        `target(caller)` returns); 403 otherwise."""
         caller = self.caller(req)
         ctx = RequestContext(user_id=caller.user.id, project_id=caller.project.id if caller.project else None,
                              roles=caller.role_names, request_id=req.context.ctx.request_id)
-        ctx.domain_id = caller.project.domain_id if caller.project else None
+        ctx.domain_id = caller.domain.id if caller.domain else None
+        ctx.project_domain_id = caller.project.domain_id if caller.project else None
         ctx.policy = getattr(req.context.ctx, "policy", policy.DEFAULT_ENFORCER)
+        if callable(target):
+            target = target(caller)
         if not policy.allowed(ctx, f"identity:{action}", target or {}):
             raise _forbidden(action)
         return caller
+
+
+def _scoped_domain(caller: Identity) -> str | None:
+    return caller.domain.id if caller.domain else None
+
+
+def _is_admin(caller: Identity) -> bool:
+    return "admin" in caller.role_names
 
 
 def _revoke_user_tokens(session, user_id: str, token_lifetime: int) -> None:
@@ -147,8 +162,6 @@ def _revoke_user_tokens(session, user_id: str, token_lifetime: int) -> None:
                                 expires_at=now + dt.timedelta(seconds=token_lifetime)))
 
 
-
-
 def _domain_id(session, requested: str | None) -> str:
     domain_id = requested or DEFAULT_DOMAIN_ID
     if session.get(Domain, domain_id) is None:
@@ -156,12 +169,34 @@ def _domain_id(session, requested: str | None) -> str:
     return domain_id
 
 
+def _domain_filter(req: falcon.Request, caller: Identity) -> str | None:
+    """The domain a list is limited to: the `domain_id` asked for, else a domain-scoped token's
+    own domain (as Keystone does), else none."""
+    return req.get_param("domain_id") or _scoped_domain(caller)
+
+
+def _load(session, model, ident: str, kind: str):
+    row = session.get(model, ident)
+    if row is None:
+        raise _not_found(kind, ident)
+    return row
+
+
 # -- domains -----------------------------------------------------------------------------------
+
+DOMAIN_CREATE = _body("domain", {"name": {**_name, "maxLength": 64}, "description": _text, "enabled": _bool,
+                                 "explicit_domain_id": _id, "tags": {"type": "array"},
+                                 "options": {"type": "object"}}, ("name",))
+DOMAIN_UPDATE = _body("domain", {"name": {**_name, "maxLength": 64}, "description": _text, "enabled": _bool,
+                                 "tags": {"type": "array"}, "options": {"type": "object"}})
+
 
 class Domains(_Admin):
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        self.authorize(req, "list_domains")
+        caller = self.authorize(req, "list_domains", lambda caller: {"domain_id": _scoped_domain(caller)})
         query = select(Domain).order_by(Domain.name)
+        if not _is_admin(caller):
+            query = query.where(Domain.id == _scoped_domain(caller))
         if "name" in req.params:
             query = query.where(Domain.name == req.get_param("name"))
         if "enabled" in req.params:
@@ -171,26 +206,83 @@ class Domains(_Admin):
         base = self.base(req)
         resp.media = {"domains": [domain_view(row, base) for row in rows], "links": _list_links(base, "domains")}
 
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        self.authorize(req, "create_domain")
+        body = validation.read_json(req)
+        DOMAIN_CREATE.validate(body)
+        ref = body["domain"]
+        try:
+            with self.db.writer() as session:
+                domain = Domain(id=ref.get("explicit_domain_id") or new_id(), name=ref["name"],
+                                description=ref.get("description"), enabled=ref.get("enabled", True))
+                session.add(domain)
+        except IntegrityError:
+            raise Fault(409, "Conflict occurred attempting to store domain - Duplicate entry found with name "
+                             f"{ref['name']}.") from None
+        resp.status = 201
+        resp.media = {"domain": domain_view(domain, self.base(req))}
+
 
 class DomainItem(_Admin):
     def on_get(self, req: falcon.Request, resp: falcon.Response, domain_id: str) -> None:
         self.authorize(req, "get_domain", {"domain_id": domain_id})
         with self.db.reader() as session:
-            domain = session.get(Domain, domain_id)
-        if domain is None:
-            raise _not_found("domain", domain_id)
+            domain = _load(session, Domain, domain_id, "domain")
         resp.media = {"domain": domain_view(domain, self.base(req))}
+
+    def on_patch(self, req: falcon.Request, resp: falcon.Response, domain_id: str) -> None:
+        self.authorize(req, "update_domain", {"domain_id": domain_id})
+        body = validation.read_json(req)
+        DOMAIN_UPDATE.validate(body)
+        ref = body["domain"]
+        if domain_id == DEFAULT_DOMAIN_ID and ref.get("enabled") is False:
+            raise Fault(403, "The default domain holds the cloud's administrators and cannot be disabled.")
+        try:
+            with self.db.writer() as session:
+                domain = _load(session, Domain, domain_id, "domain")
+                for name in ("name", "description", "enabled"):
+                    if name in ref:
+                        setattr(domain, name, ref[name])
+        except IntegrityError:
+            raise Fault(409, "Conflict occurred attempting to store domain - Duplicate entry found with name "
+                             f"{ref['name']}.") from None
+        resp.media = {"domain": domain_view(domain, self.base(req))}
+
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, domain_id: str) -> None:
+        """Keystone's rule: only a disabled domain can be deleted, and with it go its projects,
+        users and every role assignment on them."""
+        self.authorize(req, "delete_domain", {"domain_id": domain_id})
+        if domain_id == DEFAULT_DOMAIN_ID:
+            raise Fault(403, "The default domain holds the cloud's administrators and cannot be deleted.")
+        with self.db.writer() as session:
+            domain = _load(session, Domain, domain_id, "domain")
+            if domain.enabled:
+                raise Fault(403, "Cannot delete a domain that is enabled, please disable it first.")
+            projects = select(Project.id).where(Project.domain_id == domain_id)
+            users = select(User.id).where(User.domain_id == domain_id)
+            session.execute(delete(RoleAssignment).where(
+                RoleAssignment.project_id.in_(projects) | RoleAssignment.user_id.in_(users)))
+            session.execute(delete(DomainRoleAssignment).where(
+                (DomainRoleAssignment.domain_id == domain_id) | DomainRoleAssignment.user_id.in_(users)))
+            session.execute(delete(ApplicationCredential).where(
+                ApplicationCredential.project_id.in_(projects) | ApplicationCredential.user_id.in_(users)))
+            session.execute(delete(Project).where(Project.domain_id == domain_id))
+            session.execute(delete(User).where(User.domain_id == domain_id))
+            session.delete(domain)
+        resp.status = 204
 
 
 # -- projects ----------------------------------------------------------------------------------
 
 class Projects(_Admin):
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        self.authorize(req, "list_projects")
+        caller = self.authorize(req, "list_projects", lambda caller: {"domain_id": _domain_filter(req, caller)})
         query = select(Project).order_by(Project.name)
-        for param, column in (("name", Project.name), ("domain_id", Project.domain_id)):
-            if param in req.params:
-                query = query.where(column == req.get_param(param))
+        domain_id = _domain_filter(req, caller)
+        if domain_id:
+            query = query.where(Project.domain_id == domain_id)
+        if "name" in req.params:
+            query = query.where(Project.name == req.get_param("name"))
         if "enabled" in req.params:
             query = query.where(Project.enabled.is_(req.get_param_as_bool("enabled")))
         with self.db.reader() as session:
@@ -199,41 +291,44 @@ class Projects(_Admin):
         resp.media = {"projects": [project_view(row, base) for row in rows], "links": _list_links(base, "projects")}
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        self.authorize(req, "create_project")
         body = validation.read_json(req)
         PROJECT_CREATE.validate(body)
         ref = body["project"]
+        caller = self.authorize(req, "create_project", lambda caller: {
+            "project.domain_id": ref.get("domain_id") or _scoped_domain(caller) or DEFAULT_DOMAIN_ID})
         try:
             with self.db.writer() as session:
-                project = Project(id=new_id(), name=ref["name"], domain_id=_domain_id(session, ref.get("domain_id")),
+                domain_id = _domain_id(session, ref.get("domain_id") or _scoped_domain(caller))
+                project = Project(id=new_id(), name=ref["name"], domain_id=domain_id,
                                   description=ref.get("description"), enabled=ref.get("enabled", True),
                                   extra={"tags": ref.get("tags", []), "options": ref.get("options", {})})
                 session.add(project)
         except IntegrityError:
-            raise _conflict("project") from None
+            raise _conflict("project", domain_id) from None
         resp.status = 201
         resp.media = {"project": project_view(project, self.base(req))}
 
 
 class ProjectItem(_Admin):
-    def on_get(self, req: falcon.Request, resp: falcon.Response, project_id: str) -> None:
-        self.authorize(req, "get_project", {"project_id": project_id})
+    def _target(self, project_id: str) -> dict:
         with self.db.reader() as session:
             project = session.get(Project, project_id)
-        if project is None:
-            raise _not_found("project", project_id)
+        return {"project_id": project_id, "project.domain_id": project.domain_id if project else None}
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, project_id: str) -> None:
+        self.authorize(req, "get_project", self._target(project_id))
+        with self.db.reader() as session:
+            project = _load(session, Project, project_id, "project")
         resp.media = {"project": project_view(project, self.base(req))}
 
     def on_patch(self, req: falcon.Request, resp: falcon.Response, project_id: str) -> None:
-        self.authorize(req, "update_project")
+        self.authorize(req, "update_project", self._target(project_id))
         body = validation.read_json(req)
         PROJECT_UPDATE.validate(body)
         ref = body["project"]
         try:
             with self.db.writer() as session:
-                project = session.get(Project, project_id)
-                if project is None:
-                    raise _not_found("project", project_id)
+                project = _load(session, Project, project_id, "project")
                 for name in ("name", "description", "enabled"):
                     if name in ref:
                         setattr(project, name, ref[name])
@@ -241,15 +336,13 @@ class ProjectItem(_Admin):
                 extra.update({name: ref[name] for name in ("tags", "options") if name in ref})
                 project.extra = extra
         except IntegrityError:
-            raise _conflict("project") from None
+            raise _conflict("project", project.domain_id) from None
         resp.media = {"project": project_view(project, self.base(req))}
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, project_id: str) -> None:
-        self.authorize(req, "delete_project")
+        self.authorize(req, "delete_project", self._target(project_id))
         with self.db.writer() as session:
-            project = session.get(Project, project_id)
-            if project is None:
-                raise _not_found("project", project_id)
+            project = _load(session, Project, project_id, "project")
             session.execute(delete(RoleAssignment).where(RoleAssignment.project_id == project_id))
             session.delete(project)
         resp.status = 204
@@ -259,11 +352,13 @@ class ProjectItem(_Admin):
 
 class Users(_Admin):
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        self.authorize(req, "list_users")
+        caller = self.authorize(req, "list_users", lambda caller: {"domain_id": _domain_filter(req, caller)})
         query = select(User).order_by(User.name)
-        for param, column in (("name", User.name), ("domain_id", User.domain_id)):
-            if param in req.params:
-                query = query.where(column == req.get_param(param))
+        domain_id = _domain_filter(req, caller)
+        if domain_id:
+            query = query.where(User.domain_id == domain_id)
+        if "name" in req.params:
+            query = query.where(User.name == req.get_param("name"))
         if "enabled" in req.params:
             query = query.where(User.enabled.is_(req.get_param_as_bool("enabled")))
         with self.db.reader() as session:
@@ -272,44 +367,58 @@ class Users(_Admin):
         resp.media = {"users": [user_view(row, base) for row in rows], "links": _list_links(base, "users")}
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        self.authorize(req, "create_user")
         body = validation.read_json(req)
         USER_CREATE.validate(body)
         ref = body["user"]
+        caller = self.authorize(req, "create_user", lambda caller: {
+            "user.domain_id": ref.get("domain_id") or _scoped_domain(caller) or DEFAULT_DOMAIN_ID})
         password = ref.get("password")
         try:
             with self.db.writer() as session:
-                user = User(id=new_id(), name=ref["name"], domain_id=_domain_id(session, ref.get("domain_id")),
+                domain_id = _domain_id(session, ref.get("domain_id") or _scoped_domain(caller))
+                user = User(id=new_id(), name=ref["name"], domain_id=domain_id,
                             password_hash=passwords.hash_secret(password) if password else None,
                             enabled=ref.get("enabled", True), default_project_id=ref.get("default_project_id"),
                             description=ref.get("description"), email=ref.get("email"),
                             extra={"options": ref.get("options", {})})
                 session.add(user)
         except IntegrityError:
-            raise _conflict("user") from None
+            raise _conflict("user", domain_id) from None
         resp.status = 201
         resp.media = {"user": user_view(user, self.base(req))}
 
 
+def _user_target(db, user_id: str) -> dict:
+    with db.reader() as session:
+        user = session.get(User, user_id)
+    return {"user_id": user_id, "user.domain_id": user.domain_id if user else None}
+
+
 class UserItem(_Admin):
+    def _target(self, user_id: str) -> dict:
+        return _user_target(self.db, user_id)
+
+    def _authorize_change(self, req: falcon.Request, action: str, user_id: str) -> None:
+        """A domain manager manages their domain's users, but not a cloud administrator who
+        happens to live there: taking over an admin's password would make them one."""
+        caller = self.authorize(req, action, self._target(user_id))
+        if not _is_admin(caller) and self.auth.holds_admin_role(user_id):
+            raise _forbidden(action)
+
     def on_get(self, req: falcon.Request, resp: falcon.Response, user_id: str) -> None:
-        self.authorize(req, "get_user", {"user_id": user_id})
+        self.authorize(req, "get_user", self._target(user_id))
         with self.db.reader() as session:
-            user = session.get(User, user_id)
-        if user is None:
-            raise _not_found("user", user_id)
+            user = _load(session, User, user_id, "user")
         resp.media = {"user": user_view(user, self.base(req))}
 
     def on_patch(self, req: falcon.Request, resp: falcon.Response, user_id: str) -> None:
-        self.authorize(req, "update_user")
+        self._authorize_change(req, "update_user", user_id)
         body = validation.read_json(req)
         USER_UPDATE.validate(body)
         ref = body["user"]
         try:
             with self.db.writer() as session:
-                user = session.get(User, user_id)
-                if user is None:
-                    raise _not_found("user", user_id)
+                user = _load(session, User, user_id, "user")
                 for name in ("name", "enabled", "default_project_id", "description", "email"):
                     if name in ref:
                         setattr(user, name, ref[name])
@@ -318,16 +427,15 @@ class UserItem(_Admin):
                 if ref.get("enabled") is False or "password" in ref:
                     _revoke_user_tokens(session, user_id, self.auth.conf.identity.token_expiration)
         except IntegrityError:
-            raise _conflict("user") from None
+            raise _conflict("user", user.domain_id) from None
         resp.media = {"user": user_view(user, self.base(req))}
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, user_id: str) -> None:
-        self.authorize(req, "delete_user")
+        self._authorize_change(req, "delete_user", user_id)
         with self.db.writer() as session:
-            user = session.get(User, user_id)
-            if user is None:
-                raise _not_found("user", user_id)
+            user = _load(session, User, user_id, "user")
             session.execute(delete(RoleAssignment).where(RoleAssignment.user_id == user_id))
+            session.execute(delete(DomainRoleAssignment).where(DomainRoleAssignment.user_id == user_id))
             session.delete(user)
             _revoke_user_tokens(session, user_id, self.auth.conf.identity.token_expiration)
         resp.status = 204
@@ -353,7 +461,7 @@ class UserProjects(_Admin):
     """GET /users/{id}/projects: the projects a user has a role on (their own, or any for an admin)."""
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, user_id: str) -> None:
-        self.authorize(req, "list_user_projects", {"user_id": user_id})
+        self.authorize(req, "list_user_projects", _user_target(self.db, user_id))
         base = self.base(req)
         resp.media = {"projects": [project_view(p, base) for p in self.auth.projects_of(user_id)],
                       "links": _list_links(base, f"users/{user_id}/projects")}
@@ -363,14 +471,20 @@ class UserProjects(_Admin):
 
 class Roles(_Admin):
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        self.authorize(req, "list_roles")
+        caller = self.authorize(req, "list_roles")
         query = select(Role).order_by(Role.name)
         if "name" in req.params:
             query = query.where(Role.name == req.get_param("name"))
         with self.db.reader() as session:
             rows = session.scalars(query).all()
+        if not _is_admin(caller):  # a domain manager sees the roles they may grant
+            rows = [row for row in rows if self._allowed_role(req, row)]
         base = self.base(req)
         resp.media = {"roles": [role_view(row, base) for row in rows], "links": _list_links(base, "roles")}
+
+    def _allowed_role(self, req: falcon.Request, role: Role) -> bool:
+        enforcer = getattr(req.context.ctx, "policy", policy.DEFAULT_ENFORCER)
+        return enforcer.rules["domain_managed_role"]({}, {"role.name": role.name}, enforcer)
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         self.authorize(req, "create_role")
@@ -381,16 +495,17 @@ class Roles(_Admin):
                 role = Role(id=new_id(), name=body["role"]["name"], description=body["role"].get("description"))
                 session.add(role)
         except IntegrityError:
-            raise _conflict("role") from None
+            raise Fault(409, "Conflict occurred attempting to store role - Duplicate entry found with name "
+                             f"{body['role']['name']}.") from None
         resp.status = 201
         resp.media = {"role": role_view(role, self.base(req))}
 
 
 class RoleItem(_Admin):
     def on_get(self, req: falcon.Request, resp: falcon.Response, role_id: str) -> None:
-        self.authorize(req, "get_role")
         with self.db.reader() as session:
             role = session.get(Role, role_id)
+        self.authorize(req, "get_role", {"role.name": role.name if role else None})
         if role is None:
             raise _not_found("role", role_id)
         resp.media = {"role": role_view(role, self.base(req))}
@@ -398,91 +513,170 @@ class RoleItem(_Admin):
     def on_delete(self, req: falcon.Request, resp: falcon.Response, role_id: str) -> None:
         self.authorize(req, "delete_role")
         with self.db.writer() as session:
-            role = session.get(Role, role_id)
-            if role is None:
-                raise _not_found("role", role_id)
+            role = _load(session, Role, role_id, "role")
             session.execute(delete(RoleAssignment).where(RoleAssignment.role_id == role_id))
+            session.execute(delete(DomainRoleAssignment).where(DomainRoleAssignment.role_id == role_id))
             session.delete(role)
         resp.status = 204
 
 
-class ProjectUserRoles(_Admin):
+class _Grants(_Admin):
+    """Role grants on a project or on a domain: /{projects|domains}/{id}/users/{u}/roles[/{r}].
+
+    The target names the user's domain, the project's (or the domain itself) and the role, so
+    that a domain manager's grants stay inside their domain and within the roles they may give.
+    """
+
+    scope = "project"  # or "domain"
+
+    @property
+    def model(self):
+        return RoleAssignment if self.scope == "project" else DomainRoleAssignment
+
+    @property
+    def column(self):
+        return RoleAssignment.project_id if self.scope == "project" else DomainRoleAssignment.domain_id
+
+    def _target(self, session, scope_id: str, user_id: str, role_id: str | None) -> dict:
+        owner = session.get(Project if self.scope == "project" else Domain, scope_id)
+        user = session.get(User, user_id)
+        role = session.get(Role, role_id) if role_id else None
+        return {"user.domain_id": user.domain_id if user else None,
+                "project.domain_id": owner.domain_id if owner is not None and self.scope == "project" else None,
+                "domain.id": owner.id if owner is not None and self.scope == "domain" else None,
+                "role.name": role.name if role else None,
+                "_found": owner is not None and user is not None and (role_id is None or role is not None)}
+
+    def _authorized(self, req: falcon.Request, action: str, scope_id: str, user_id: str,
+                    role_id: str | None = None) -> None:
+        with self.db.reader() as session:
+            target = self._target(session, scope_id, user_id, role_id)
+        self.authorize(req, action, target)
+        if not target["_found"]:
+            for model, kind, ident in ((Project if self.scope == "project" else Domain, self.scope, scope_id),
+                                       (User, "user", user_id), (Role, "role", role_id)):
+                with self.db.reader() as session:
+                    if ident is not None and session.get(model, ident) is None:
+                        raise _not_found(kind, ident)
+
+    def _key(self, scope_id: str, user_id: str, role_id: str) -> tuple:
+        return (user_id, scope_id, role_id)
+
+    def _missing(self, scope_id: str, user_id: str, role_id: str) -> Fault:
+        return _not_found("role assignment", f"{role_id} of {user_id} on {scope_id}")
+
+
+class ProjectUserRoles(_Grants):
     """GET /projects/{p}/users/{u}/roles: a user's roles on a project."""
 
-    def on_get(self, req: falcon.Request, resp: falcon.Response, project_id: str, user_id: str) -> None:
-        self.authorize(req, "list_grants")
+    def on_get(self, req: falcon.Request, resp: falcon.Response, user_id: str, **scope) -> None:
+        scope_id = scope[f"{self.scope}_id"]
+        self._authorized(req, "list_grants", scope_id, user_id)
         with self.db.reader() as session:
-            rows = session.scalars(select(Role).join(RoleAssignment, RoleAssignment.role_id == Role.id).where(
-                RoleAssignment.project_id == project_id, RoleAssignment.user_id == user_id).order_by(Role.name)).all()
+            rows = session.scalars(select(Role).join(self.model, self.model.role_id == Role.id).where(
+                self.column == scope_id, self.model.user_id == user_id).order_by(Role.name)).all()
         base = self.base(req)
         resp.media = {"roles": [role_view(row, base) for row in rows],
-                      "links": _list_links(base, f"projects/{project_id}/users/{user_id}/roles")}
+                      "links": _list_links(base, f"{self.scope}s/{scope_id}/users/{user_id}/roles")}
 
 
-class ProjectUserRole(_Admin):
+class ProjectUserRole(_Grants):
     """PUT, HEAD and DELETE /projects/{p}/users/{u}/roles/{r}: grant, check, revoke a role."""
 
-    def _check(self, session, project_id: str, user_id: str, role_id: str) -> None:
-        for model, kind, ident in ((Project, "project", project_id), (User, "user", user_id), (Role, "role", role_id)):
-            if session.get(model, ident) is None:
-                raise _not_found(kind, ident)
-
-    def on_put(self, req: falcon.Request, resp: falcon.Response, project_id: str, user_id: str, role_id: str) -> None:
-        self.authorize(req, "create_grant")
+    def on_put(self, req: falcon.Request, resp: falcon.Response, user_id: str, role_id: str, **scope) -> None:
+        scope_id = scope[f"{self.scope}_id"]
+        self._authorized(req, "create_grant", scope_id, user_id, role_id)
         with self.db.writer() as session:
-            self._check(session, project_id, user_id, role_id)
-            if session.get(RoleAssignment, (user_id, project_id, role_id)) is None:
-                session.add(RoleAssignment(user_id=user_id, project_id=project_id, role_id=role_id))
+            if session.get(self.model, self._key(scope_id, user_id, role_id)) is None:
+                session.add(self.model(user_id=user_id, role_id=role_id, **{f"{self.scope}_id": scope_id}))
         resp.status = 204
 
-    def on_head(self, req: falcon.Request, resp: falcon.Response, project_id: str, user_id: str, role_id: str) -> None:
-        self.authorize(req, "check_grant")
+    def on_head(self, req: falcon.Request, resp: falcon.Response, user_id: str, role_id: str, **scope) -> None:
+        scope_id = scope[f"{self.scope}_id"]
+        self._authorized(req, "check_grant", scope_id, user_id, role_id)
         with self.db.reader() as session:
-            self._check(session, project_id, user_id, role_id)
-            if session.get(RoleAssignment, (user_id, project_id, role_id)) is None:
-                raise _not_found("role assignment", f"{role_id} of {user_id} on {project_id}")
+            if session.get(self.model, self._key(scope_id, user_id, role_id)) is None:
+                raise self._missing(scope_id, user_id, role_id)
         resp.status = 204
 
-    def on_delete(self, req: falcon.Request, resp: falcon.Response, project_id: str, user_id: str,
-                  role_id: str) -> None:
-        self.authorize(req, "revoke_grant")
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, user_id: str, role_id: str, **scope) -> None:
+        scope_id = scope[f"{self.scope}_id"]
+        self._authorized(req, "revoke_grant", scope_id, user_id, role_id)
         with self.db.writer() as session:
-            self._check(session, project_id, user_id, role_id)
-            assignment = session.get(RoleAssignment, (user_id, project_id, role_id))
+            assignment = session.get(self.model, self._key(scope_id, user_id, role_id))
             if assignment is None:
-                raise _not_found("role assignment", f"{role_id} of {user_id} on {project_id}")
+                raise self._missing(scope_id, user_id, role_id)
             session.delete(assignment)
         resp.status = 204
 
 
+class DomainUserRoles(ProjectUserRoles):
+    """GET /domains/{d}/users/{u}/roles: a user's roles on a domain."""
+
+    scope = "domain"
+
+
+class DomainUserRole(ProjectUserRole):
+    """PUT, HEAD and DELETE /domains/{d}/users/{u}/roles/{r}: e.g. make someone a domain manager."""
+
+    scope = "domain"
+
+
 class RoleAssignments(_Admin):
-    """GET /role_assignments?user.id=&scope.project.id=&role.id=[&include_names]."""
+    """GET /role_assignments?user.id=&scope.project.id=&scope.domain.id=&role.id=[&include_names].
+
+    A domain manager sees the assignments inside their domain: on its projects and on itself.
+    """
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        self.authorize(req, "list_role_assignments", {"user_id": req.get_param("user.id")})
-        query = (select(RoleAssignment, Role.name, User.name, Project.name)
-                 .join(Role, Role.id == RoleAssignment.role_id).join(User, User.id == RoleAssignment.user_id)
-                 .join(Project, Project.id == RoleAssignment.project_id))
-        for param, column in (("user.id", RoleAssignment.user_id), ("scope.project.id", RoleAssignment.project_id),
-                              ("role.id", RoleAssignment.role_id)):
-            if param in req.params:
-                query = query.where(column == req.get_param(param))
+        caller = self.authorize(req, "list_role_assignments", lambda caller: {
+            "user_id": req.get_param("user.id"), "domain_id": _scoped_domain(caller)})
+        limit_to = None if _is_admin(caller) or req.get_param("user.id") == caller.user.id else _scoped_domain(caller)
         names = "include_names" in req.params and req.get_param("include_names") not in ("0", "false", "False")
         with self.db.reader() as session:
-            rows = session.execute(query).all()
+            domains = {row.id: row.name for row in session.scalars(select(Domain))}
+            rows = []
+            if "scope.domain.id" not in req.params:
+                query = (select(RoleAssignment.user_id, RoleAssignment.project_id, RoleAssignment.role_id,
+                                Role.name, User.name, User.domain_id, Project.name, Project.domain_id)
+                         .join(Role, Role.id == RoleAssignment.role_id).join(User, User.id == RoleAssignment.user_id)
+                         .join(Project, Project.id == RoleAssignment.project_id))
+                query = _assignment_filters(req, query, RoleAssignment, RoleAssignment.project_id, "scope.project.id")
+                if limit_to:
+                    query = query.where(Project.domain_id == limit_to)
+                rows += [("project", *row) for row in session.execute(query)]
+            if "scope.project.id" not in req.params:
+                query = (select(DomainRoleAssignment.user_id, DomainRoleAssignment.domain_id,
+                                DomainRoleAssignment.role_id, Role.name, User.name, User.domain_id,
+                                Domain.name, Domain.id)
+                         .join(Role, Role.id == DomainRoleAssignment.role_id)
+                         .join(User, User.id == DomainRoleAssignment.user_id)
+                         .join(Domain, Domain.id == DomainRoleAssignment.domain_id))
+                query = _assignment_filters(req, query, DomainRoleAssignment, DomainRoleAssignment.domain_id,
+                                            "scope.domain.id")
+                if limit_to:
+                    query = query.where(DomainRoleAssignment.domain_id == limit_to)
+                rows += [("domain", *row) for row in session.execute(query)]
         base = self.base(req)
         assignments = []
-        for assignment, role_name, user_name, project_name in rows:
-            item = {"role": {"id": assignment.role_id}, "user": {"id": assignment.user_id},
-                    "scope": {"project": {"id": assignment.project_id}},
-                    "links": {"assignment": f"{base}{PREFIX}/projects/{assignment.project_id}/users/"
-                                            f"{assignment.user_id}/roles/{assignment.role_id}"}}
+        for kind, user_id, scope_id, role_id, role_name, user_name, user_domain, scope_name, scope_domain in rows:
+            item = {"role": {"id": role_id}, "user": {"id": user_id}, "scope": {kind: {"id": scope_id}},
+                    "links": {"assignment": f"{base}{PREFIX}/{kind}s/{scope_id}/users/{user_id}/roles/{role_id}"}}
             if names:
                 item["role"]["name"] = role_name
-                item["user"].update(name=user_name, domain={"id": DEFAULT_DOMAIN_ID, "name": "Default"})
-                item["scope"]["project"].update(name=project_name, domain={"id": DEFAULT_DOMAIN_ID, "name": "Default"})
+                item["user"].update(name=user_name, domain={"id": user_domain, "name": domains.get(user_domain)})
+                item["scope"][kind]["name"] = scope_name
+                if kind == "project":
+                    item["scope"][kind]["domain"] = {"id": scope_domain, "name": domains.get(scope_domain)}
             assignments.append(item)
         resp.media = {"role_assignments": assignments, "links": _list_links(base, "role_assignments")}
+
+
+def _assignment_filters(req: falcon.Request, query, model, scope_column, scope_param: str):
+    for param, column in (("user.id", model.user_id), (scope_param, scope_column), ("role.id", model.role_id)):
+        if param in req.params:
+            query = query.where(column == req.get_param(param))
+    return query
 
 
 # -- application credentials -------------------------------------------------------------------

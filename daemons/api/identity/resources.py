@@ -107,7 +107,7 @@ class Catalog(_Authenticated):
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         caller = self.caller(req)
-        if caller.project is None:
+        if caller.project is None and caller.domain is None:
             raise Fault(403, "The service catalog is available to scoped tokens only.")
         base = _base(req, self.public_endpoint)
         resp.media = {"catalog": self.auth.catalog(),

@@ -259,7 +259,7 @@ class Allocation(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
 
-# -- identity (Keystone v3's concepts, domain `default` and project-scoped roles) ------------------
+# -- identity (Keystone v3: domains, projects, users, roles on projects and on domains) ----------------
 
 class Domain(Timestamps, Base):
     __tablename__ = "domains"
@@ -308,6 +308,16 @@ class RoleAssignment(Base):
     __tablename__ = "role_assignments"
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)
+    role_id: Mapped[str] = mapped_column(ForeignKey("roles.id", ondelete="CASCADE"), primary_key=True)
+
+
+class DomainRoleAssignment(Base):
+    """A user's role on a domain: with `manager`, the domain manager persona (Keystone 2024.2),
+    who administers that domain's users, projects and their member/reader/manager roles."""
+
+    __tablename__ = "domain_role_assignments"
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    domain_id: Mapped[str] = mapped_column(ForeignKey("domains.id", ondelete="CASCADE"), primary_key=True)
     role_id: Mapped[str] = mapped_column(ForeignKey("roles.id", ondelete="CASCADE"), primary_key=True)
 
 

@@ -1,7 +1,8 @@
 """Authentication: turn credentials into a token, and a token back into who is asking.
 
 `Authenticator.authenticate(auth)` takes the `auth` object of Keystone's POST /v3/auth/tokens
-(methods `password` and `token`, a project scope by id or by name and domain, or none) and
+(methods `password`, `token` and `application_credential`; a project scope by id or by name and
+domain, a domain scope by id or name, or none) and
 returns the `Identity` it proves, with a token. `validate(text)` is what every API request runs:
 the token is decrypted with the local keys, then checked against the database for what may
 have changed since it was issued: a revocation, a disabled user or project, a removed role.
@@ -26,6 +27,7 @@ from ncloud.daemons.core.db.models import (
     ApplicationCredential,
     CatalogService,
     Domain,
+    DomainRoleAssignment,
     Endpoint,
     Project,
     RevocationEvent,
@@ -69,6 +71,7 @@ class Identity:
     roles: tuple[Named, ...]
     # From a restricted application credential: may not create application credentials itself.
     restricted: bool = False
+    domain: Named | None = None  # a domain-scoped token's domain (then project is None)
 
     @property
     def role_names(self) -> list[str]:
@@ -90,7 +93,7 @@ class Authenticator:
             raise BadAuthRequest(reason="Expecting to find methods in identity, a list of authentication methods.")
         if len(methods) != 1 or methods[0] not in ("password", "token", "application_credential"):
             raise Unauthorized(f"Unsupported authentication method(s): {', '.join(map(str, methods))}.")
-        credential_id, restricted = None, False
+        credential_id, restricted, domain = None, False, None
         with self.db.reader() as session:
             if methods[0] == "application_credential":
                 if auth.get("scope") is not None:
@@ -113,18 +116,21 @@ class Authenticator:
                         raise Unauthorized("A token from an application credential cannot be rescoped.")
                     user, audit_ids = previous.user, previous.token.audit_ids[-1:]
                     expires_at = previous.token.expires_at
-                project = self._scope(session, auth.get("scope"), user)
-                roles = self._roles(session, user.id, project.id) if project else ()
-                if project and not roles:
+                project, domain = self._scope(session, auth.get("scope"), user)
+                roles = (self._roles(session, user.id, project.id) if project
+                         else self._domain_roles(session, user.id, domain.id) if domain else ())
+                if (project or domain) and not roles:
                     raise Unauthorized()
         now = dt.datetime.now(dt.UTC)
         lifetime = now + dt.timedelta(seconds=self.conf.identity.token_expiration)
         token = Token(user_id=user.id, methods=tuple(methods), project_id=project.id if project else None,
                       expires_at=min(lifetime, expires_at) if expires_at else lifetime,
-                      audit_ids=(new_audit_id(), *audit_ids), application_credential_id=credential_id)
+                      audit_ids=(new_audit_id(), *audit_ids), application_credential_id=credential_id,
+                      domain_id=domain.id if domain else None)
         text = self.provider.issue(token)
         issued = self.provider.validate(text)  # the issued time as the token itself carries it
-        return text, Identity(token=issued, user=user, project=project, roles=tuple(roles), restricted=restricted)
+        return text, Identity(token=issued, user=user, project=project, roles=tuple(roles), restricted=restricted,
+                              domain=domain)
 
     def _application_credential(self, session: Session, ref: dict) -> tuple[ApplicationCredential, Named]:
         secret = ref.get("secret")
@@ -169,14 +175,27 @@ class Authenticator:
             raise Unauthorized()
         return Named(user.id, user.name, domain.id, domain.name)
 
-    def _scope(self, session: Session, scope, user: Named) -> Named | None:
+    def _scope(self, session: Session, scope, user: Named) -> tuple[Named | None, Named | None]:
+        """(project, domain) of the requested scope: at most one of them."""
         if scope is None or scope == "unscoped":
             row = session.get(User, user.id)
             if row.default_project_id and self._roles(session, user.id, row.default_project_id):
-                return self._project(session, select(Project).where(Project.id == row.default_project_id))
-            return None
-        if not isinstance(scope, dict) or set(scope) - {"project"} or not isinstance(scope.get("project"), dict):
-            raise BadAuthRequest(reason="Only project scope is supported: scope must be {\"project\": {...}}.")
+                return self._project(session, select(Project).where(Project.id == row.default_project_id)), None
+            return None, None
+        if not isinstance(scope, dict) or len(scope) != 1 or not isinstance(
+                scope.get("project", scope.get("domain")), dict):
+            raise BadAuthRequest(reason='The scope is {"project": {...}} or {"domain": {...}}: one of the two.')
+        if "domain" in scope:
+            domain_ref = scope["domain"]
+            if "id" in domain_ref:
+                domain = session.get(Domain, _text(domain_ref, "id"))
+            elif "name" in domain_ref:
+                domain = session.scalars(select(Domain).where(Domain.name == _text(domain_ref, "name"))).first()
+            else:
+                raise BadAuthRequest(reason="Expecting to find id or name in domain.")
+            if domain is None or not domain.enabled:
+                raise Unauthorized()
+            return None, Named(domain.id, domain.name)
         project_ref = scope["project"]
         if "id" in project_ref:
             query = select(Project).where(Project.id == _text(project_ref, "id"))
@@ -188,7 +207,7 @@ class Authenticator:
         project = self._project(session, query)
         if project is None:
             raise Unauthorized()
-        return project
+        return project, None
 
     @staticmethod
     def _project(session: Session, query) -> Named | None:
@@ -202,6 +221,14 @@ class Authenticator:
         rows = session.execute(select(Role.id, Role.name).join(RoleAssignment, RoleAssignment.role_id == Role.id)
                                .where(RoleAssignment.user_id == user_id, RoleAssignment.project_id == project_id)
                                .order_by(Role.name)).all()
+        return [Named(role_id, name) for role_id, name in rows]
+
+    @staticmethod
+    def _domain_roles(session: Session, user_id: str, domain_id: str) -> list[Named]:
+        rows = session.execute(select(Role.id, Role.name)
+                               .join(DomainRoleAssignment, DomainRoleAssignment.role_id == Role.id)
+                               .where(DomainRoleAssignment.user_id == user_id,
+                                      DomainRoleAssignment.domain_id == domain_id).order_by(Role.name)).all()
         return [Named(role_id, name) for role_id, name in rows]
 
     # -- validating ----------------------------------------------------------------------------
@@ -238,7 +265,15 @@ class Authenticator:
                 roles, restricted = _delegated(roles, credential), not credential.unrestricted
             if not roles:
                 raise Unauthorized()
-        return Identity(token=token, user=user, project=project, roles=tuple(roles), restricted=restricted)
+        domain = None
+        if token.domain_id is not None:
+            row = session.get(Domain, token.domain_id)
+            roles = self._domain_roles(session, user.id, token.domain_id) if row is not None and row.enabled else []
+            if not roles:
+                raise Unauthorized()
+            domain = Named(row.id, row.name)
+        return Identity(token=token, user=user, project=project, roles=tuple(roles), restricted=restricted,
+                        domain=domain)
 
     def revoke(self, identity: Identity) -> None:
         """Revoke this token and every token rescoped from it (their last audit id is its first)."""
@@ -254,6 +289,15 @@ class Authenticator:
                 select(Project).join(RoleAssignment, RoleAssignment.project_id == Project.id)
                 .where(RoleAssignment.user_id == user_id, Project.enabled.is_(True))
                 .distinct().order_by(Project.name)))
+
+    def holds_admin_role(self, user_id: str) -> bool:
+        """Whether the user is `admin` anywhere (on a project or a domain): a cloud administrator."""
+        with self.db.reader() as session:
+            return bool(session.scalar(select(
+                exists().where(RoleAssignment.user_id == user_id, RoleAssignment.role_id == Role.id,
+                               Role.name == "admin")
+                | exists().where(DomainRoleAssignment.user_id == user_id,
+                                 DomainRoleAssignment.role_id == Role.id, Role.name == "admin"))))
 
     # -- the catalog ---------------------------------------------------------------------------
     def catalog(self) -> list[dict]:
@@ -333,9 +377,13 @@ def token_body(identity: Identity, catalog: list[dict] | None) -> dict:
         body["project"] = {"id": identity.project.id, "name": identity.project.name,
                            "domain": {"id": identity.project.domain_id, "name": identity.project.domain_name}}
         body["is_domain"] = False
-        body["roles"] = [{"id": role.id, "name": role.name} for role in identity.roles]
-        if catalog is not None:
-            body["catalog"] = catalog
+    elif identity.domain is not None:
+        body["domain"] = {"id": identity.domain.id, "name": identity.domain.name}
+    else:
+        return body  # unscoped: no roles, no catalog
+    body["roles"] = [{"id": role.id, "name": role.name} for role in identity.roles]
+    if catalog is not None:
+        body["catalog"] = catalog
     return body
 
 

@@ -1,6 +1,6 @@
 """Tokens: authenticated, encrypted, non-persistent (Fernet), validated by any daemon locally.
 
-A token carries who (user), how (auth methods), for what (project, or none: unscoped), until
+A token carries who (user), how (auth methods), for what (a project, a domain, or none: unscoped), until
 when, and its audit ids; nothing is stored when it is issued. Any daemon holding the key
 repository (identity/keys.py) validates it without a round trip. Revocation, which does need
 the database, is checked by the caller against revocation events.
@@ -26,7 +26,8 @@ from cryptography.fernet import InvalidToken, MultiFernet
 from ncloud.daemons.core import exception
 from ncloud.daemons.core.identity import keys
 
-PAYLOAD_VERSION = 1
+# 2 added the domain of a domain-scoped token; tokens of version 1 (8 fields) still validate.
+PAYLOAD_VERSION = 2
 
 
 class TokenNotValid(exception.NcloudError):
@@ -52,10 +53,11 @@ class Token:
     audit_ids: tuple[str, ...] = field(default_factory=lambda: (new_audit_id(),))
     application_credential_id: str | None = None
     issued_at: dt.datetime | None = None  # set on validation, from the Fernet timestamp
+    domain_id: str | None = None  # a domain-scoped token's domain (then project_id is None)
 
     @property
     def scoped(self) -> bool:
-        return self.project_id is not None
+        return self.project_id is not None or self.domain_id is not None
 
 
 class TokenProvider:
@@ -73,7 +75,7 @@ class TokenProvider:
         issued_us = int(dt.datetime.now(dt.UTC).timestamp() * 1_000_000)
         payload = [PAYLOAD_VERSION, token.user_id, list(token.methods), token.project_id,
                    int(token.expires_at.timestamp()), list(token.audit_ids), token.application_credential_id,
-                   issued_us]
+                   issued_us, token.domain_id]
         encrypted = self._keys().encrypt(json.dumps(payload, separators=(",", ":")).encode())
         return encrypted.decode().rstrip("=")  # as Keystone's: no padding, safe in a header and a URL
 
@@ -92,10 +94,12 @@ class TokenProvider:
             payload = json.loads(plain)
         except (InvalidToken, ValueError, TypeError):
             raise TokenNotValid() from None
-        if not isinstance(payload, list) or len(payload) != 8 or payload[0] != PAYLOAD_VERSION:
+        if not isinstance(payload, list) or (payload[:1], len(payload)) not in (([1], 8), ([2], 9)):
             raise TokenNotValid()
-        _, user_id, methods, project_id, expires, audit_ids, app_cred, issued_us = payload
-        token = Token(user_id=user_id, methods=tuple(methods), project_id=project_id,
+        if len(payload) == 8:  # version 1, issued before domain scope existed: never domain-scoped
+            payload.append(None)
+        _, user_id, methods, project_id, expires, audit_ids, app_cred, issued_us, domain_id = payload
+        token = Token(user_id=user_id, methods=tuple(methods), project_id=project_id, domain_id=domain_id,
                       expires_at=dt.datetime.fromtimestamp(expires, dt.UTC), audit_ids=tuple(audit_ids),
                       application_credential_id=app_cred,
                       issued_at=dt.datetime.fromtimestamp(issued_us / 1_000_000, dt.UTC))
