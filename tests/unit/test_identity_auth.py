@@ -1,10 +1,20 @@
 """Authentication and validation on every database backend (the validation is one hand-built query)."""
 
+import datetime as dt
+
 import pytest
-from sqlalchemy import delete
+from sqlalchemy import delete, select, update
 
 from ncloud.daemons.core import config
-from ncloud.daemons.core.db.models import Project, RoleAssignment
+from ncloud.daemons.core.db.models import (
+    DomainRoleAssignment,
+    Project,
+    RevocationEvent,
+    Role,
+    RoleAssignment,
+    User,
+    utcnow,
+)
 from ncloud.daemons.core.identity import bootstrap, keys
 from ncloud.daemons.core.identity.auth import Authenticator, Unauthorized
 
@@ -61,3 +71,35 @@ def test_no_scope_means_the_default_project_and_no_role_means_no_rescope(authent
                                                                                         "domain": {"id": "default"}}}}
     with pytest.raises(Unauthorized):  # admin has no role on demo
         authenticator.authenticate(auth)
+
+
+def test_expired_revocation_events_are_purged_at_the_next_revocation(authenticator, db):
+    first, _ = login(authenticator, "demo", "demopw", "demo")
+    authenticator.revoke(authenticator.validate(first))
+    with db.writer() as session:  # as if that token's lifetime had passed
+        session.execute(update(RevocationEvent).values(expires_at=utcnow() - dt.timedelta(seconds=1)))
+    second, _ = login(authenticator, "demo", "demopw", "demo")
+    authenticator.revoke(authenticator.validate(second))
+    with db.reader() as session:
+        events = session.scalars(select(RevocationEvent)).all()
+    assert len(events) == 1 and events[0].expires_at > utcnow()  # the live one stays
+    with pytest.raises(Unauthorized, match="revoked"):
+        authenticator.validate(second)
+
+
+def test_a_domain_scoped_token_validates_with_the_users_roles_on_the_domain(authenticator, db):
+    with db.writer() as session:
+        manager = session.scalar(select(Role.id).where(Role.name == "manager"))
+        user_id = session.scalar(select(User.id).where(User.name == "demo"))
+        session.add(DomainRoleAssignment(user_id=user_id, domain_id="default", role_id=manager))
+    auth = {"identity": {"methods": ["password"], "password": {
+        "user": {"name": "demo", "domain": {"id": "default"}, "password": "demopw"}}},
+        "scope": {"domain": {"name": "Default"}}}
+    text, issued = authenticator.authenticate(auth)
+    identity = authenticator.validate(text)
+    assert identity.domain == issued.domain and identity.domain.id == "default" and identity.project is None
+    assert [role.name for role in identity.roles] == ["manager"]
+    with db.writer() as session:
+        session.execute(delete(DomainRoleAssignment))
+    with pytest.raises(Unauthorized):
+        authenticator.validate(text)

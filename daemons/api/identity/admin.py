@@ -31,14 +31,13 @@ from ncloud.daemons.core.db.models import (
     Domain,
     DomainRoleAssignment,
     Project,
-    RevocationEvent,
     Role,
     RoleAssignment,
     User,
     utcnow,
 )
 from ncloud.daemons.core.identity import passwords
-from ncloud.daemons.core.identity.auth import Identity
+from ncloud.daemons.core.identity.auth import Identity, record_revocation
 from ncloud.daemons.core.identity.bootstrap import DEFAULT_DOMAIN_ID, new_id
 
 _name = {"type": "string", "minLength": 1, "maxLength": 255}
@@ -157,9 +156,7 @@ def _is_admin(caller: Identity) -> bool:
 
 def _revoke_user_tokens(session, user_id: str, token_lifetime: int) -> None:
     """Every token of the user issued until now; the event matters no longer than a token lives."""
-    now = utcnow()
-    session.add(RevocationEvent(user_id=user_id, issued_before=now,
-                                expires_at=now + dt.timedelta(seconds=token_lifetime)))
+    record_revocation(session, user_id=user_id, expires_at=utcnow() + dt.timedelta(seconds=token_lifetime))
 
 
 def _domain_id(session, requested: str | None) -> str:

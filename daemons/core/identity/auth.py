@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, exists, or_, select
+from sqlalchemy import bindparam, delete, exists, or_, select
 from sqlalchemy.orm import Session
 
 from ncloud.daemons.core import exception
@@ -278,9 +278,8 @@ class Authenticator:
     def revoke(self, identity: Identity) -> None:
         """Revoke this token and every token rescoped from it (their last audit id is its first)."""
         with self.db.writer() as session:
-            session.add(RevocationEvent(audit_id=identity.token.audit_ids[0], user_id=identity.user.id,
-                                        issued_before=utcnow(),
-                                        expires_at=identity.token.expires_at.replace(tzinfo=None)))
+            record_revocation(session, audit_id=identity.token.audit_ids[0], user_id=identity.user.id,
+                              expires_at=identity.token.expires_at.replace(tzinfo=None))
 
     def projects_of(self, user_id: str) -> list[Project]:
         """The enabled projects the user has a role on, by name."""
@@ -315,6 +314,18 @@ class Authenticator:
                                        "region_id": endpoint.region_id, "region": endpoint.region_id,
                                        "url": endpoint.url})
         return list(services.values())
+
+
+def record_revocation(session: Session, expires_at: dt.datetime, **match) -> None:
+    """Add a revocation event (tokens of `match` issued until now) and purge the expired ones.
+
+    An event whose `expires_at` has passed can match no token that is still valid, so it goes
+    (as Keystone prunes at each revocation): the table, read by every validation, stays as
+    small as the revocations of one token lifetime.
+    """
+    now = utcnow()
+    session.execute(delete(RevocationEvent).where(RevocationEvent.expires_at < now))
+    session.add(RevocationEvent(issued_before=now, expires_at=expires_at, **match))
 
 
 def _validation_statement():
