@@ -31,6 +31,7 @@ from ncloud.daemons.api import errors, middleware, policy
 from ncloud.daemons.api.identity import admin as identity_admin
 from ncloud.daemons.api.identity import resources as identity
 from ncloud.daemons.api.image import resources as image
+from ncloud.daemons.api.image import schemas as image_schemas
 from ncloud.daemons.api.resources import flavors, health, hypervisors, servers, services, versions
 from ncloud.daemons.core.config import Config
 from ncloud.daemons.core.db.session import Database
@@ -95,6 +96,7 @@ def create_app(conf: Config, db: Database, transport: Transport) -> falcon.App:
     app.add_route(f"{image.PREFIX}/images/{{image_id}}/actions/{{action}}", image.Action(conf, db))
     app.add_route(f"{image.PREFIX}/images/{{image_id}}/members", image.Members(conf, db))
     app.add_route(f"{image.PREFIX}/images/{{image_id}}/members/{{member_id}}", image.Member(conf, db))
+    app.add_route(f"{image.PREFIX}/schemas/{{name}}", image_schemas.SchemaDocument())
 
     app.add_route(f"{PREFIX}/os-services", services.Services(conf, db))
     app.add_route(f"{PREFIX}/os-hypervisors", hypervisors.Hypervisors(conf, db))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 
+import jsonschema
 import pytest
 from falcon import testing
 
@@ -304,3 +305,30 @@ def test_projects_never_see_each_others_servers_and_boot_only_images_they_may_se
     bob_project = client.simulate_get("/identity/v3/auth/projects", headers=tokens["bob"]).json["projects"][0]["id"]
     client.simulate_post(f"{IMAGES}/{shared['id']}/members", json={"member": bob_project}, headers=tokens["alice"])
     assert boot("bob", shared["id"]).status_code == 202
+
+
+def test_the_published_schemas_describe_the_documents_the_api_returns(env):
+    client, tokens, _ = env
+    schemas = {name: client.simulate_get(f"/image/v2/schemas/{name}", headers=tokens["alice"])
+               for name in ("image", "images", "member", "members")}
+    assert {name: result.status_code for name, result in schemas.items()} == dict.fromkeys(schemas, 200)
+    assert client.simulate_get("/image/v2/schemas/image").status_code == 401  # behind a token, as Glance's
+    assert client.simulate_get("/image/v2/schemas/nothing", headers=tokens["alice"]).status_code == 404
+    image_schema = schemas["image"].json
+    assert image_schema["properties"]["checksum"]["readOnly"] and "readOnly" not in image_schema["properties"]["name"]
+
+    image = create(client, tokens["alice"], name="described", os_distro="cirros", tags=["t"])
+    upload(client, tokens["alice"], image["id"])
+    bob_project = client.simulate_get("/identity/v3/auth/projects", headers=tokens["bob"]).json["projects"][0]["id"]
+    client.simulate_post(f"{IMAGES}/{image['id']}/members", json={"member": bob_project}, headers=tokens["alice"])
+    documents = {
+        "image": client.simulate_get(f"{IMAGES}/{image['id']}", headers=tokens["alice"]).json,
+        "images": client.simulate_get(IMAGES, headers=tokens["alice"]).json,
+        "member": client.simulate_get(f"{IMAGES}/{image['id']}/members/{bob_project}", headers=tokens["alice"]).json,
+        "members": client.simulate_get(f"{IMAGES}/{image['id']}/members", headers=tokens["alice"]).json,
+    }
+    for name, document in documents.items():
+        jsonschema.validate(document, schemas[name].json)  # raises on the first mismatch
+        assert document["schema"] == f"/v2/schemas/{name}"
+    with pytest.raises(jsonschema.ValidationError):  # the schema is strict enough to notice a wrong document
+        jsonschema.validate({**documents["image"], "status": "exploded"}, image_schema)
