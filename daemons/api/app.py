@@ -29,6 +29,8 @@ import falcon
 
 from ncloud.daemons.api import errors, middleware, policy
 from ncloud.daemons.api.identity import admin as identity_admin
+from ncloud.daemons.api.identity import catalog as identity_catalog
+from ncloud.daemons.api.identity import limits as identity_limits
 from ncloud.daemons.api.identity import resources as identity
 from ncloud.daemons.api.image import resources as image
 from ncloud.daemons.api.image import schemas as image_schemas
@@ -84,7 +86,14 @@ def create_app(conf: Config, db: Database, transport: Transport) -> falcon.App:
             ("/users/{user_id}/application_credentials", identity_admin.ApplicationCredentials),
             ("/users/{user_id}/application_credentials/{credential_id}", identity_admin.ApplicationCredentialItem),
             ("/roles", identity_admin.Roles), ("/roles/{role_id}", identity_admin.RoleItem),
-            ("/role_assignments", identity_admin.RoleAssignments)):
+            ("/role_assignments", identity_admin.RoleAssignments),
+            ("/services", identity_catalog.Services), ("/services/{service_id}", identity_catalog.ServiceItem),
+            ("/endpoints", identity_catalog.Endpoints), ("/endpoints/{endpoint_id}", identity_catalog.EndpointItem),
+            ("/regions", identity_catalog.Regions), ("/regions/{region_id}", identity_catalog.RegionItem),
+            ("/registered_limits", identity_limits.RegisteredLimits),
+            ("/registered_limits/{limit_id}", identity_limits.RegisteredLimitItem),
+            ("/limits", identity_limits.Limits), ("/limits/model", identity_limits.LimitModel),
+            ("/limits/{limit_id}", identity_limits.LimitItem)):
         app.add_route(identity.PREFIX + path, resource(authenticator, public))
 
     app.add_route("/image", image.Versions(public, 300))

@@ -101,6 +101,15 @@ DEFAULTS = {
     "identity:check_grant": "rule:admin_api or rule:domain_manager_grant",
     "identity:create_grant": "rule:admin_api or (rule:domain_manager_grant and rule:domain_managed_role)",
     "identity:revoke_grant": "rule:admin_api or (rule:domain_manager_grant and rule:domain_managed_role)",
+    # The catalog (read-only here) and unified limits: Keystone's defaults.
+    **{f"identity:{action}": "rule:admin_api" for action in (
+        "list_services", "get_service", "list_endpoints", "get_endpoint", "create_registered_limit",
+        "update_registered_limit", "delete_registered_limit", "create_limit", "update_limit", "delete_limit")},
+    **{f"identity:{action}": "" for action in (
+        "list_regions", "get_region", "list_registered_limits", "get_registered_limit", "get_limit_model")},
+    # Listing and reading limits: anyone, but the API shows a non-admin their own project's only.
+    "identity:list_limits": "",
+    "identity:get_limit": "",
     "identity:list_role_assignments": "rule:admin_api or (role:manager and token.domain.id:%(domain_id)s) "
                                       "or user_id:%(user_id)s",
     "identity:change_password": "user_id:%(user_id)s",

@@ -340,3 +340,20 @@ def test_the_api_refuses_to_start_on_a_broken_policy_file(tmp_path):
                                       "NCLOUD_API__POLICY_FILE": str(path)})
     with pytest.raises(policy.PolicyError, match=f"{path}: rule 'os_compute_api:servers:create'"):
         create_app(conf, Database(conf.database_url), rpc.Transport("memory://"))
+
+
+def test_the_catalog_reads_services_endpoints_and_regions(cloud):
+    admin = admin_headers(cloud)
+    services = cloud.simulate_get(f"{V3}/services", headers=admin).json["services"]
+    assert {(s["type"], s["name"]) for s in services} == {("compute", "nova"), ("image", "glance"),
+                                                          ("identity", "keystone")}
+    glance = cloud.simulate_get(f"{V3}/services", params={"name": "glance"}, headers=admin).json["services"]
+    assert cloud.simulate_get(f"{V3}/services/{glance[0]['id']}", headers=admin).json["service"]["type"] == "image"
+    endpoints = cloud.simulate_get(f"{V3}/endpoints", params={"interface": "public"}, headers=admin).json["endpoints"]
+    assert sorted(e["url"].rsplit(":8774", 1)[1] for e in endpoints) == ["/compute/v2.1", "/identity", "/image"]
+    alice = {"X-Auth-Token": issue(cloud, password_auth("alice", "alicepw", "p1"))[0]}
+    assert [r["id"] for r in cloud.simulate_get(f"{V3}/regions", headers=alice).json["regions"]] == ["RegionOne"]
+    assert cloud.simulate_get(f"{V3}/regions/RegionOne", headers=alice).status_code == 200
+    assert cloud.simulate_get(f"{V3}/regions/Elsewhere", headers=alice).status_code == 404
+    assert cloud.simulate_get(f"{V3}/services", headers=alice).status_code == 403
+    assert cloud.simulate_get(f"{V3}/services/nothing", headers=admin).status_code == 404

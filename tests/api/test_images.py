@@ -332,3 +332,59 @@ def test_the_published_schemas_describe_the_documents_the_api_returns(env):
         assert document["schema"] == f"/v2/schemas/{name}"
     with pytest.raises(jsonschema.ValidationError):  # the schema is strict enough to notice a wrong document
         jsonschema.validate({**documents["image"], "status": "exploded"}, image_schema)
+
+
+def test_unified_limits_set_image_quotas_per_project_over_a_registered_default(env):
+    client, tokens, _ = env
+    v3, admin = "/identity/v3", tokens["admin"]
+    glance = client.simulate_get(f"{v3}/services", params={"name": "glance"}, headers=admin).json["services"][0]["id"]
+    projects = {p["name"]: p["id"] for p in client.simulate_get(f"{v3}/projects", headers=admin).json["projects"]}
+
+    def register(**ref):
+        return client.simulate_post(f"{v3}/registered_limits", headers=admin, json={"registered_limits": [
+            {"service_id": glance, **ref}]})
+
+    def limit(who=admin, **ref):
+        return client.simulate_post(f"{v3}/limits", headers=who, json={"limits": [{"service_id": glance, **ref}]})
+
+    early = limit(project_id=projects["alice-project"], resource_name="image_count_total", resource_limit=3)
+    assert early.status_code == 403 and "register one" in early.json["error"]["message"]
+    registered = register(resource_name="image_count_total", default_limit=1)
+    assert registered.status_code == 201
+    assert register(resource_name="image_count_total", default_limit=5).status_code == 409
+    assert register(resource_name="image_size_total", default_limit="lots").status_code == 400
+    create(client, tokens["alice"], name="a1")
+    assert client.simulate_post(IMAGES, json={"name": "a2"}, headers=tokens["alice"]).status_code == 413
+
+    assert limit(tokens["alice"], project_id=projects["alice-project"], resource_name="image_count_total",
+                 resource_limit=99).status_code == 403  # not an admin
+    made = limit(project_id=projects["alice-project"], resource_name="image_count_total", resource_limit=3)
+    assert made.status_code == 201
+    limit_id = made.json["limits"][0]["id"]
+    create(client, tokens["alice"], name="a2")
+    create(client, tokens["alice"], name="a3")
+    assert client.simulate_post(IMAGES, json={"name": "a4"}, headers=tokens["alice"]).status_code == 413
+    create(client, tokens["bob"], name="b1")  # bob keeps the registered default of 1
+    assert client.simulate_post(IMAGES, json={"name": "b2"}, headers=tokens["bob"]).status_code == 413
+
+    mine = client.simulate_get(f"{v3}/limits", headers=tokens["alice"]).json["limits"]
+    assert [(item["project_id"], item["resource_limit"]) for item in mine] == [(projects["alice-project"], 3)]
+    assert client.simulate_get(f"{v3}/limits", headers=tokens["bob"]).json["limits"] == []
+    assert client.simulate_get(f"{v3}/limits/{limit_id}", headers=tokens["bob"]).status_code == 404
+    assert client.simulate_get(f"{v3}/registered_limits", headers=tokens["bob"]).json["registered_limits"][0][
+        "default_limit"] == 1
+    assert client.simulate_get(f"{v3}/limits/model", headers=tokens["bob"]).json["model"]["name"] == "flat"
+    refused = client.simulate_delete(f"{v3}/registered_limits/{registered.json['registered_limits'][0]['id']}",
+                                     headers=admin)
+    assert refused.status_code == 403  # alice's limit refers to it
+    assert client.simulate_patch(f"{v3}/limits/{limit_id}", json={"limit": {"resource_limit": 4}},
+                                 headers=admin).json["limit"]["resource_limit"] == 4
+    create(client, tokens["alice"], name="a4")
+    assert client.simulate_delete(f"{v3}/limits/{limit_id}", headers=admin).status_code == 204
+    assert client.simulate_post(IMAGES, json={"name": "a5"}, headers=tokens["alice"]).status_code == 413
+
+    # bytes: a registered image_size_total (MiB) caps an upload at what the project has left
+    assert register(resource_name="image_size_total", default_limit=0).status_code == 201
+    over = upload(client, tokens["bob"], client.simulate_get(IMAGES, params={"name": "b1"},
+                                                             headers=tokens["bob"]).json["images"][0]["id"])
+    assert over.status_code == 413

@@ -140,6 +140,25 @@ def test_a_domain_manager_made_with_the_stock_client_runs_their_domain(api):
     assert openstack_cli(api, "user", "show", "mallory").returncode != 0
 
 
+def test_image_quotas_are_unified_limits_set_with_the_stock_client(api):
+    assert openstack_cli(api, "project", "create", "quota-demo").returncode == 0
+    registered = openstack_cli(api, "registered", "limit", "create", "--service", "glance", "--default-limit", "7",
+                               "image_count_total", "-f", "json")
+    assert registered.returncode == 0, registered.stderr
+    made = openstack_cli(api, "limit", "create", "--service", "glance", "--project", "quota-demo",
+                         "--resource-limit", "0", "image_count_total", "-f", "json")
+    assert made.returncode == 0, made.stderr
+    listed = openstack_cli(api, "limit", "list", "--project", "quota-demo", "-f", "json")
+    assert [(item["Resource Name"], item["Resource Limit"]) for item in json.loads(listed.stdout)] == [
+        ("image_count_total", 0)], listed.stderr
+    assert openstack_cli(api, "role", "add", "--project", "quota-demo", "--user", "admin", "member").returncode == 0
+    refused = openstack_cli(api, "image", "create", "--disk-format", "raw", "--container-format", "bare", "none",
+                            project="quota-demo")
+    assert refused.returncode != 0 and "image_count_total" in refused.stderr + refused.stdout
+    assert openstack_cli(api, "limit", "delete", json.loads(made.stdout)["id"]).returncode == 0
+    assert openstack_cli(api, "registered", "limit", "delete", json.loads(registered.stdout)["id"]).returncode == 0
+
+
 def test_an_application_credential_logs_in_until_it_is_deleted(api):
     created = openstack_cli(api, "application", "credential", "create", "ci-bot", "-f", "json")
     assert created.returncode == 0, created.stderr

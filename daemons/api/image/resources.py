@@ -8,8 +8,11 @@ everyone when public or community; anyone else gets 404, never a hint that it ex
 Members (`/images/{id}/members`): the owner shares an image of visibility `shared` with a project,
 which accepts or rejects it; a shared image is listed by default once accepted.
 
-Quotas per project: `[image] image_count_total` images and `image_size_total` MiB of data (413
-beyond them). Tags (`/images/{id}/tags/{tag}`), `deactivate`/`reactivate` actions (admin) and single-range
+Quotas per project, Glance's `image_count_total` images and `image_size_total` MiB of data (413
+beyond them): a project's unified limit in Identity (`openstack limit create --service glance ...`),
+else the registered default (`openstack registered limit create ...`), else `[image]`'s options.
+
+Tags (`/images/{id}/tags/{tag}`), `deactivate`/`reactivate` actions (admin) and single-range
 downloads (`Range: bytes=...`, 206) are Glance's too.
 """
 
@@ -30,6 +33,7 @@ from ncloud.daemons.core.config import Config
 from ncloud.daemons.core.context import RequestContext
 from ncloud.daemons.core.db.models import Image, ImageMember, utcnow
 from ncloud.daemons.core.db.session import Database
+from ncloud.daemons.core.identity import limits
 
 PREFIX = "/image/v2"
 CHUNK = 1024 * 1024
@@ -210,6 +214,12 @@ class _Base:
             raise Fault(404, f"No image found with ID {image_id}")
         return image
 
+    def _quota(self, session, resource: str, project_id: str | None, configured: int) -> int:
+        """The project's limit of `resource` (Glance's names): its unified limit in Identity, else
+        the registered default, else the configured one."""
+        return limits.project_limit(session, "image", resource, project_id, self.conf.identity.region_name,
+                                    configured)
+
 
 class Images(_Base):
     """GET /image/v2/images (list) and POST (create, status queued)."""
@@ -259,7 +269,7 @@ class Images(_Base):
         with self.db.writer() as session:
             if session.get(Image, image_id) is not None:
                 raise Fault(409, f"Image with identifier {image_id} already exists!")
-            limit = self.conf.image.image_count_total
+            limit = self._quota(session, "image_count_total", ctx.project_id, self.conf.image.image_count_total)
             if limit >= 0 and session.scalar(select(func.count()).where(Image.owner == ctx.project_id)) >= limit:
                 raise Fault(413, f"Quota exceeded: the project may own {limit} images (image_count_total).")
             session.add(image)
@@ -353,12 +363,12 @@ class ImageFile(_Base):
     def _upload_limit(self, image: Image) -> int:
         """The bytes this upload may bring: the size cap, and what is left of its project's quota."""
         limit = self.conf.image.max_image_size
-        total_mib = self.conf.image.image_size_total
-        if total_mib >= 0:
-            with self.db.reader() as session:
+        with self.db.reader() as session:
+            total_mib = self._quota(session, "image_size_total", image.owner, self.conf.image.image_size_total)
+            if total_mib >= 0:
                 used = session.scalar(select(func.coalesce(func.sum(Image.size), 0)).where(
                     Image.owner == image.owner, Image.id != image.id)) or 0
-            limit = min(limit, max(0, total_mib * 1024 * 1024 - int(used)))
+                limit = min(limit, max(0, total_mib * 1024 * 1024 - int(used)))
         return limit
 
     def _set_status(self, image_id: str, status: str) -> None:

@@ -370,6 +370,33 @@ class Endpoint(Timestamps, Base):
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
+class RegisteredLimit(Timestamps, Base):
+    """Keystone's unified limits: a service's default limit of a resource for every project."""
+
+    __tablename__ = "registered_limits"
+    __table_args__ = (UniqueConstraint("service_id", "region_id", "resource_name"),)
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    service_id: Mapped[str] = mapped_column(ForeignKey("catalog_services.id", ondelete="CASCADE"))
+    region_id: Mapped[str | None] = mapped_column(String(255))
+    resource_name: Mapped[str] = mapped_column(String(255))
+    default_limit: Mapped[int] = mapped_column(Integer)
+    description: Mapped[str | None] = mapped_column(Text)
+
+
+class Limit(Timestamps, Base):
+    """Keystone's unified limits: one project's own limit of a resource, over the registered default."""
+
+    __tablename__ = "limits"
+    __table_args__ = (UniqueConstraint("project_id", "service_id", "region_id", "resource_name"),)
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    service_id: Mapped[str] = mapped_column(ForeignKey("catalog_services.id", ondelete="CASCADE"))
+    region_id: Mapped[str | None] = mapped_column(String(255))
+    resource_name: Mapped[str] = mapped_column(String(255))
+    resource_limit: Mapped[int] = mapped_column(Integer)
+    description: Mapped[str | None] = mapped_column(Text)
+
+
 class ImageMember(Timestamps, Base):
     """A project an image of visibility `shared` is shared with, and what that project answered."""
 
