@@ -17,8 +17,10 @@ Figures behind waitress and threads: bench/webstack.py.
 from __future__ import annotations
 
 import logging
+import tempfile
 import threading
 import time
+from pathlib import Path
 
 from sqlalchemy import exc as sa_exc
 from waitress import wasyncore
@@ -52,6 +54,7 @@ class APIServer:
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
+        _spool_to(self.conf.api_spool_path)
         where = {"sockets": self.sockets} if self.sockets else {"host": self.host, "port": self.requested_port}
         # poll(2), not select(2): no limit of 1024 descriptors, and less work per loop turn.
         self._server = create_server(self.app, map=self._map, threads=self.conf.api.threads, ident="ncloud-api",
@@ -108,6 +111,14 @@ class APIServer:
         for channel in list(self._map.values()):
             if isinstance(channel, BaseWSGIServer):
                 wasyncore.dispatcher.close(channel)
+
+
+def _spool_to(path: Path) -> None:
+    """Send waitress's request-body spool files (tempfile.TemporaryFile: /tmp unless told) to
+    `path`. waitress reads a whole body before the API sees it, so an image upload passes through
+    here; /tmp may be a tmpfs, where a large image would sit in memory."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    tempfile.tempdir = str(path)
 
 
 def _busy(dispatcher) -> bool:

@@ -142,6 +142,10 @@ class Config:
         return Path(self.image.store_path or Path(self.default.state_path) / "images")
 
     @property
+    def api_spool_path(self) -> Path:
+        return Path(self.api.spool_path or Path(self.default.state_path) / "spool")
+
+    @property
     def token_key_repository(self) -> Path:
         return Path(self.identity.key_repository or Path(self.default.state_path) / "token-keys")
 

@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -26,6 +27,47 @@ def get(connection: http.client.HTTPConnection, path: str, token: str | None = N
     connection.request("GET", path, headers={"X-Auth-Token": token} if token else {})
     response = connection.getresponse()
     return response.status, json.loads(response.read())
+
+
+def test_an_upload_waits_in_the_spool_directory_not_in_tmp(conf, db, transport, tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", tempfile.tempdir)  # the server sets it for its process
+    spool = tmp_path / "spool"
+    server = APIServer(conf.with_overrides({"api": {"bind_host": "127.0.0.1", "bind_port": 0, "threads": 2,
+                                                    "spool_path": str(spool)}}), db, transport)
+    server.start()
+    try:
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+        connection.request("POST", "/image/v2/images", body=json.dumps({"disk_format": "raw",
+                                                                        "container_format": "bare"}),
+                           headers={"X-Auth-Token": "alice:p1", "Content-Type": "application/json"})
+        image_id = json.loads(connection.getresponse().read())["id"]
+        data = os.urandom(2 * 1024 * 1024)
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+            sock.sendall(f"PUT /image/v2/images/{image_id}/file HTTP/1.1\r\nHost: x\r\nX-Auth-Token: alice:p1\r\n"
+                         f"Content-Type: application/octet-stream\r\nContent-Length: {len(data)}\r\n\r\n".encode())
+            sock.sendall(data[:1024 * 1024])  # past waitress's 512 KiB in memory: now in a spool file
+
+            def spooled() -> bool:
+                return any(_fd_target(fd).startswith(str(spool)) for fd in os.listdir("/proc/self/fd"))
+
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline and not spooled():
+                time.sleep(0.02)
+            assert spooled()
+            assert (os.stat(spool).st_mode & 0o777) == 0o700
+            sock.sendall(data[1024 * 1024:])
+            assert sock.recv(4096).startswith(b"HTTP/1.1 204")
+        status, image = get(connection, f"/image/v2/images/{image_id}", token="alice:p1")
+        assert (status, image["status"], image["size"]) == (200, "active", len(data))
+    finally:
+        server.stop()
+
+
+def _fd_target(fd: str) -> str:
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return ""
 
 
 def test_embedded_server_binds_a_free_port_serves_and_stops_cleanly_with_a_keepalive_connection_open(
