@@ -144,6 +144,35 @@ def test_list_pages_with_marker_and_next(env):
     assert sorted(seen) == sorted(made)
 
 
+def test_sorted_filtered_pages_follow_the_next_link_with_every_filter_kept(env):
+    client, tokens, _ = env
+    sizes = {"d": 300, "a": 100, "c": None, "b": 200, "e": 100}
+    for name, size in sizes.items():
+        image = create(client, tokens["alice"], name=name, visibility="private")
+        if size:
+            upload(client, tokens["alice"], image["id"], os.urandom(size))
+    create(client, tokens["alice"], name="hidden", visibility="private", os_hidden=True)
+
+    def walk(**params):
+        page = client.simulate_get(IMAGES, params={"limit": 2, **params}, headers=tokens["alice"]).json
+        names = [i["name"] for i in page["images"]]
+        while "next" in page:  # followed as given: it must carry the filters and the order
+            path, _, query = page["next"].partition("?")
+            page = client.simulate_get("/image" + path, query_string=query, headers=tokens["alice"]).json
+            names += [i["name"] for i in page["images"]]
+        return names
+
+    assert walk(sort="name:asc", visibility="private") == ["a", "b", "c", "d", "e"]
+    assert walk(sort_key="name", sort_dir="desc", visibility="private") == ["e", "d", "c", "b", "a"]
+    assert walk(sort="size:desc,name:asc", visibility="private") == ["d", "b", "a", "e", "c"]
+    assert walk(sort="size:asc,name:desc", size_min="100", size_max="200") == ["e", "a", "b"]
+    assert walk(sort="name:asc", os_hidden="true") == ["hidden"]
+    for params in ({"sort": "colour:asc"}, {"sort": "name:up"}, {"sort": "name", "sort_key": "size"},
+                   {"size_min": "big"}, {"os_hidden": "maybe"},
+                   {"sort_key": "name", "sort_dir": ["asc", "desc", "asc"]}):
+        assert client.simulate_get(IMAGES, params=params, headers=tokens["alice"]).status_code == 400, params
+
+
 PATCH_TYPE = "application/openstack-images-v2.1-json-patch"
 
 

@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid as uuidlib
+from urllib.parse import parse_qsl, urlencode
 
 import falcon
-from sqlalchemy import func, or_, select, true
+from sqlalchemy import and_, func, or_, select, true
 
 from ncloud.daemons.api import policy, validation
 from ncloud.daemons.api.errors import Fault
@@ -178,6 +179,86 @@ def listed_clause(ctx: RequestContext, visibility: str | None):
     raise Fault(400, f"Invalid visibility value: {visibility}")
 
 
+# Glance's sort keys; a NULL sorts as the lowest value (an image without data has no size yet).
+SORT_KEYS = {
+    "name": func.coalesce(Image.name, ""), "status": Image.status, "id": Image.id,
+    "container_format": func.coalesce(Image.container_format, ""),
+    "disk_format": func.coalesce(Image.disk_format, ""), "size": func.coalesce(Image.size, -1),
+    "virtual_size": func.coalesce(Image.virtual_size, -1), "min_disk": Image.min_disk, "min_ram": Image.min_ram,
+    "created_at": Image.created_at, "updated_at": func.coalesce(Image.updated_at, Image.created_at),
+    "visibility": Image.visibility, "owner": func.coalesce(Image.owner, ""),
+}
+
+
+def _sort_order(req: falcon.Request) -> list[tuple]:
+    """[(expression, ascending)] from `sort=name:asc,size` or `sort_key`/`sort_dir` (not both), then
+    created_at and id (descending, as Glance's default) so that every order is total."""
+    sort = req.get_param("sort")
+    keys, dirs = req.get_param_as_list("sort_key") or [], req.get_param_as_list("sort_dir") or []
+    if sort and (keys or dirs):
+        raise Fault(400, "The 'sort' parameter cannot be combined with 'sort_key' or 'sort_dir'.")
+    if sort:
+        pairs = [(part.partition(":")[0].strip(), part.partition(":")[2].strip() or "desc") for part in sort.split(",")]
+    else:
+        if len(dirs) > max(len(keys), 1):
+            raise Fault(400, "There are more sort_dir values than sort_key values.")
+        pairs = [(key, dirs[i] if i < len(dirs) else (dirs[0] if len(dirs) == 1 else "desc"))
+                 for i, key in enumerate(keys)]
+        if dirs and not keys:
+            pairs = [("created_at", dirs[0])]
+    order = []
+    for key, direction in pairs:
+        if key not in SORT_KEYS:
+            raise Fault(400, f"Invalid sort key: {key}. It should be one of: {', '.join(sorted(SORT_KEYS))}.")
+        if direction not in ("asc", "desc"):
+            raise Fault(400, f"Invalid sort direction: {direction}. It should be asc or desc.")
+        order.append((SORT_KEYS[key], direction == "asc"))
+    named = {id(expression) for expression, _ in order}
+    return order + [(SORT_KEYS[key], False) for key in ("created_at", "id") if id(SORT_KEYS[key]) not in named]
+
+
+def _after(order: list[tuple], anchor: Image):
+    """Rows after `anchor` in `order`: keyset pagination, which a change between pages cannot skew."""
+    values = [_value_of(expression, anchor) for expression, _ in order]
+    clauses = []
+    for index, (expression, ascending) in enumerate(order):
+        earlier = [order[i][0] == values[i] for i in range(index)]
+        later = expression > values[index] if ascending else expression < values[index]
+        clauses.append(and_(*earlier, later))
+    return or_(*clauses)
+
+
+def _value_of(expression, image: Image):
+    """What `expression` (a column, or coalesce(column, default)) gives for `image`."""
+    for key, candidate in SORT_KEYS.items():
+        if candidate is expression:
+            if key == "updated_at":
+                return image.updated_at or image.created_at
+            value = getattr(image, key)
+            if value is None:
+                return "" if key in ("name", "container_format", "disk_format", "owner") else -1
+            return value
+    raise AssertionError(expression)
+
+
+def _boolean(req: falcon.Request, name: str) -> bool:
+    value = req.get_param(name).lower()
+    if value not in ("true", "false"):
+        raise Fault(400, f"Invalid value for {name}: {req.get_param(name)}. It should be true or false.")
+    return value == "true"
+
+
+def _integer(req: falcon.Request, name: str) -> int:
+    try:
+        return int(req.get_param(name))
+    except ValueError:
+        raise Fault(400, f"Invalid value for {name}: {req.get_param(name)}. It should be an integer.") from None
+
+
+def _query_pairs(req: falcon.Request) -> list[tuple[str, str]]:
+    return parse_qsl(req.query_string, keep_blank_values=True)
+
+
 def _versions(req: falcon.Request, public_endpoint: str) -> dict:
     base = Urls.for_request(req, public_endpoint).root
     return {"versions": [{"id": version, "status": "CURRENT" if version == "v2.16" else "SUPPORTED",
@@ -225,27 +306,37 @@ class Images(_Base):
     """GET /image/v2/images (list) and POST (create, status queued)."""
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """Glance's list: filters, `sort=key:dir,...` (or `sort_key`/`sort_dir`), keyset pages
+        (`marker`, `limit`) and a `next` link that keeps every filter."""
         ctx: RequestContext = req.context.ctx
         policy.authorize(ctx, "get_images")
         limit = req.get_param_as_int("limit", min_value=1) or 25
         limit = min(limit, self.conf.api.max_limit)
-        query = select(Image).order_by(Image.created_at.desc(), Image.id.desc())
+        order = _sort_order(req)
+        query = select(Image).order_by(*(key.asc() if ascending else key.desc() for key, ascending in order))
         query = query.where(listed_clause(ctx, req.get_param("visibility")))
         for name in ("name", "status", "owner", "disk_format", "container_format"):
             if req.get_param(name) is not None:
                 query = query.where(getattr(Image, name) == req.get_param(name))
+        for name in ("protected", "os_hidden"):
+            if req.get_param(name) is not None:
+                query = query.where(getattr(Image, name).is_(_boolean(req, name)))
+        if req.get_param("os_hidden") is None:
+            query = query.where(Image.os_hidden.is_(False))  # hidden images are listed only when asked for
+        for name, compare in (("size_min", "__ge__"), ("size_max", "__le__")):
+            if req.get_param(name) is not None:
+                query = query.where(getattr(Image.size, compare)(_integer(req, name)))
         marker = req.get_param("marker")
         with self.db.reader() as session:
             if marker:
-                anchor = self._get(session, ctx, marker)
-                query = query.where(or_(Image.created_at < anchor.created_at,
-                                        (Image.created_at == anchor.created_at) & (Image.id < anchor.id)))
+                query = query.where(_after(order, self._get(session, ctx, marker)))
             tags = req.get_param_as_list("tag") or []
             rows = [row for row in session.scalars(query.limit(limit if not tags else None))
                     if all(tag in (row.tags or []) for tag in tags)][:limit]
         body = {"images": [image_view(row) for row in rows], "first": "/v2/images", "schema": "/v2/schemas/images"}
         if len(rows) == limit:
-            body["next"] = f"/v2/images?marker={rows[-1].id}&limit={limit}"
+            params = [(name, value) for name, value in _query_pairs(req) if name not in ("marker", "limit")]
+            body["next"] = "/v2/images?" + urlencode([*params, ("marker", rows[-1].id), ("limit", limit)])
         resp.media = body
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
