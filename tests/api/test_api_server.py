@@ -63,6 +63,36 @@ def test_an_upload_waits_in_the_spool_directory_not_in_tmp(conf, db, transport, 
         server.stop()
 
 
+def test_a_client_that_disconnects_mid_upload_leaves_the_image_queued_and_no_file(conf, db, transport, tmp_path,
+                                                                                    monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", tempfile.tempdir)
+    server = APIServer(conf.with_overrides({"api": {"bind_host": "127.0.0.1", "bind_port": 0, "threads": 2,
+                                                    "spool_path": str(tmp_path / "spool")}}), db, transport)
+    server.start()
+    try:
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+        connection.request("POST", "/image/v2/images", body=json.dumps({"disk_format": "raw",
+                                                                        "container_format": "bare"}),
+                           headers={"X-Auth-Token": "alice:p1", "Content-Type": "application/json"})
+        image_id = json.loads(connection.getresponse().read())["id"]
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+            sock.sendall(f"PUT /image/v2/images/{image_id}/file HTTP/1.1\r\nHost: x\r\nX-Auth-Token: alice:p1\r\n"
+                         f"Content-Type: application/octet-stream\r\nContent-Length: 3000000\r\n\r\n".encode())
+            sock.sendall(os.urandom(1_500_000))  # half, then gone
+        time.sleep(0.3)
+        status, image = get(connection, f"/image/v2/images/{image_id}", token="alice:p1")
+        assert (status, image["status"]) == (200, "queued")
+        store = conf.image_store_path
+        assert not store.exists() or list(store.iterdir()) == []
+        assert not any(_fd_target(fd).startswith(str(tmp_path / "spool")) for fd in os.listdir("/proc/self/fd"))
+        data = os.urandom(1000)  # and the upload can be made again, whole
+        connection.request("PUT", f"/image/v2/images/{image_id}/file", body=data,
+                           headers={"X-Auth-Token": "alice:p1", "Content-Type": "application/octet-stream"})
+        assert connection.getresponse().status == 204
+    finally:
+        server.stop()
+
+
 def _fd_target(fd: str) -> str:
     try:
         return os.readlink(f"/proc/self/fd/{fd}")

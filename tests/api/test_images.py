@@ -114,6 +114,35 @@ def test_an_upload_over_the_limit_is_413_and_leaves_the_image_queued_without_dat
     assert upload(client, tokens["alice"], image["id"]).status_code == 204  # a retry within the limit works
 
 
+class BrokenBody:
+    """A request body whose sender goes away after `good` bytes."""
+
+    def __init__(self, good: int):
+        self.left = good
+
+    def read(self, size: int = -1) -> bytes:
+        if self.left <= 0:
+            raise OSError("connection reset by peer")
+        chunk = b"x" * min(self.left, size if size > 0 else self.left)
+        self.left -= len(chunk)
+        return chunk
+
+
+def test_an_upload_cut_off_mid_stream_ends_killed_with_nothing_left_in_the_store(env):
+    client, tokens, conf = env
+    image = create(client, tokens["alice"], name="cut")
+    environ = testing.create_environ(path=f"{IMAGES}/{image['id']}/file", method="PUT",
+                                     headers={**tokens["alice"], "Content-Type": "application/octet-stream",
+                                              "Content-Length": "250000"})
+    environ["wsgi.input"] = BrokenBody(good=100_000)
+    response = testing.StartResponseMock()
+    body = b"".join(client.app(environ, response))
+    assert response.status.startswith("500") and b"computeFault" in body  # an error body, not a traceback
+    shown = client.simulate_get(f"{IMAGES}/{image['id']}", headers=tokens["alice"]).json
+    assert shown["status"] == "killed" and shown["size"] is None
+    assert list(conf.image_store_path.iterdir()) == []  # neither the image nor a partial temporary file
+
+
 def test_a_protected_image_cannot_be_deleted(env):
     client, tokens, _ = env
     image = create(client, tokens["alice"], name="keep", protected=True)
