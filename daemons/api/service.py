@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from sqlalchemy import exc as sa_exc
-from waitress import wasyncore
+from waitress import buffers, wasyncore
 from waitress.server import BaseWSGIServer, create_server
 from waitress.trigger import trigger
 
@@ -114,11 +114,15 @@ class APIServer:
 
 
 def _spool_to(path: Path) -> None:
-    """Send waitress's request-body spool files (tempfile.TemporaryFile: /tmp unless told) to
-    `path`. waitress reads a whole body before the API sees it, so an image upload passes through
-    here; /tmp may be a tmpfs, where a large image would sit in memory."""
+    """Keep waitress's buffer files (a request body over 512 KiB, such as an image upload, or a
+    large response) under `path` instead of /tmp, which may be a tmpfs holding them in memory.
+
+    waitress reads a whole body before the API sees it and has no setting for where: this
+    replaces the one method that creates its buffer files (tests/api/test_api_server.py checks
+    that an upload really lands here, so a waitress that changed this would be noticed).
+    """
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    tempfile.tempdir = str(path)
+    buffers.TempfileBasedBuffer.newfile = lambda _buffer: tempfile.TemporaryFile("w+b", dir=path)  # noqa: SIM115 - waitress closes it
 
 
 def _busy(dispatcher) -> bool:

@@ -10,11 +10,11 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import pytest
+from waitress import buffers
 
 from ncloud.daemons.api.service import APIServer
 from ncloud.daemons.core.db import migrate
@@ -30,7 +30,7 @@ def get(connection: http.client.HTTPConnection, path: str, token: str | None = N
 
 
 def test_an_upload_waits_in_the_spool_directory_not_in_tmp(conf, db, transport, tmp_path, monkeypatch):
-    monkeypatch.setattr(tempfile, "tempdir", tempfile.tempdir)  # the server sets it for its process
+    monkeypatch.setattr(buffers.TempfileBasedBuffer, "newfile", buffers.TempfileBasedBuffer.newfile)
     spool = tmp_path / "spool"
     server = APIServer(conf.with_overrides({"api": {"bind_host": "127.0.0.1", "bind_port": 0, "threads": 2,
                                                     "spool_path": str(spool)}}), db, transport)
@@ -65,7 +65,7 @@ def test_an_upload_waits_in_the_spool_directory_not_in_tmp(conf, db, transport, 
 
 def test_a_client_that_disconnects_mid_upload_leaves_the_image_queued_and_no_file(conf, db, transport, tmp_path,
                                                                                     monkeypatch):
-    monkeypatch.setattr(tempfile, "tempdir", tempfile.tempdir)
+    monkeypatch.setattr(buffers.TempfileBasedBuffer, "newfile", buffers.TempfileBasedBuffer.newfile)
     server = APIServer(conf.with_overrides({"api": {"bind_host": "127.0.0.1", "bind_port": 0, "threads": 2,
                                                     "spool_path": str(tmp_path / "spool")}}), db, transport)
     server.start()

@@ -193,6 +193,10 @@ def test_image_create_from_a_file_and_save_it_back_byte_identical(api, tmp_path)
     assert shown["properties"]["os_distro"] == "cirros"
     listed = openstack_cli(api, "image", "list", "--private", "-f", "value", "-c", "Name")
     assert listed.stdout.split() == ["disk"], listed.stderr
+    public = openstack_cli(api, "image", "list", "--public", "-f", "value", "-c", "Name")
+    assert "disk" not in public.stdout.split() and public.stdout.split(), public.stderr  # the demo image is public
+    ordered = openstack_cli(api, "image", "list", "--sort", "name:asc", "-f", "value", "-c", "Name")
+    assert ordered.stdout.split() == sorted(ordered.stdout.split()), ordered.stderr
     changed = openstack_cli(api, "image", "set", "--property", "hw_disk_bus=virtio", "--min-ram", "64", "disk")
     assert changed.returncode == 0, changed.stderr
     shown = json.loads(openstack_cli(api, "image", "show", "disk", "-f", "json").stdout)
