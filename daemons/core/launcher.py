@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import gc
 import logging
 import os
@@ -36,6 +38,22 @@ def settle_memory() -> None:
     gc.freeze()
 
 
+M_ARENA_MAX = -8  # glibc's mallopt parameter number
+
+
+def limit_malloc_arenas(arenas: int = 2) -> None:
+    """Two malloc arenas instead of glibc's default of eight per core.
+
+    Each thread that allocates while another holds an arena gets an arena of its own, and freed
+    memory stays in it: the API's request threads building large responses grew each API worker
+    by about 8 MB that way (bench/boot.py, 500 servers listed). Python holds the GIL while it
+    allocates, so two arenas cost no measurable contention. Called before any thread starts;
+    a libc without mallopt (not glibc) is left as it is.
+    """
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).mallopt(M_ARENA_MAX, arenas)
+
+
 def lower_priority(niceness: int) -> None:
     """Give this process's CPU to latency-sensitive daemons first (`[DEFAULT] background_nice`).
 
@@ -62,6 +80,7 @@ def run_daemon(name: str, argv: list[str] | None,
               "same process (the all-in-one, 'ncloud up'). A daemon of its own needs a message broker: set "
               "transport_url = amqp://USER:PASSWORD@HOST:5672/", file=sys.stderr)
         raise SystemExit(2)
+    limit_malloc_arenas()
     log.setup(conf.default.debug, conf.default.log_file)
     LOG.info("%s starting on host %s", name, conf.default.host)
     log.log_effective_config(conf, LOG)
