@@ -81,7 +81,7 @@ DEFAULTS = {
     # Identity: an admin administers; a domain manager administers their domain's users and
     # projects; anyone reads their own user, project and domain.
     **{f"identity:{action}": "rule:admin_api" for action in (
-        "create_domain", "update_domain", "delete_domain", "create_role", "delete_role")},
+        "create_domain", "update_domain", "delete_domain", "create_role", "update_role", "delete_role")},
     **{f"identity:{action}": "rule:admin_api or (role:manager and token.domain.id:%(domain_id)s)"
        for action in ("list_domains", "list_projects", "list_users")},
     **{f"identity:{action}": "rule:admin_api or (role:manager and token.domain.id:%(project.domain_id)s)"

@@ -17,6 +17,7 @@ from ncloud.daemons.core.db.models import Project, Role, RoleAssignment, User
 from ncloud.daemons.core.db.session import Database
 from ncloud.daemons.core.identity import passwords
 from ncloud.daemons.core.identity.auth import UNAUTHORIZED
+from ncloud.daemons.core.identity.tokens import Token, TokenProvider
 from tests.cloud import identity_state
 
 V3 = "/identity/v3"
@@ -357,3 +358,43 @@ def test_the_catalog_reads_services_endpoints_and_regions(cloud):
     assert cloud.simulate_get(f"{V3}/regions/Elsewhere", headers=alice).status_code == 404
     assert cloud.simulate_get(f"{V3}/services", headers=alice).status_code == 403
     assert cloud.simulate_get(f"{V3}/services/nothing", headers=admin).status_code == 404
+
+
+def test_an_expired_token_is_refused_by_every_api(cloud, tmp_path):
+    provider = TokenProvider(tmp_path / "token-keys")  # the cloud's own keys: only the expiry differs
+
+    def token_until(moment: dt.datetime) -> str:
+        return provider.issue(Token(user_id="aliceid", methods=("password",), project_id="p1id", expires_at=moment))
+
+    now = dt.datetime.now(dt.UTC)
+    assert cloud.simulate_get("/compute/v2.1/servers", headers={
+        "X-Auth-Token": token_until(now + dt.timedelta(minutes=1))}).status_code == 200
+    expired = token_until(now - dt.timedelta(seconds=1))
+    for path in ("/compute/v2.1/servers", "/image/v2/images", f"{V3}/auth/projects"):
+        result = cloud.simulate_get(path, headers={"X-Auth-Token": expired})
+        assert result.status_code == 401, (path, result.json)
+    admin = admin_headers(cloud)
+    assert cloud.simulate_get(f"{V3}/auth/tokens", headers={**admin, "X-Subject-Token": expired}).status_code == 404
+
+
+def test_a_role_is_created_renamed_and_deleted_but_the_policys_own_roles_stay(cloud):
+    admin = admin_headers(cloud)
+    created = cloud.simulate_post(f"{V3}/roles", json={"role": {"name": "auditor"}}, headers=admin)
+    assert created.status_code == 201
+    role_id = created.json["role"]["id"]
+    renamed = cloud.simulate_patch(f"{V3}/roles/{role_id}", json={"role": {"name": "inspector", "description": "d"}},
+                                   headers=admin)
+    assert renamed.status_code == 200 and (renamed.json["role"]["name"], renamed.json["role"]["description"]) == (
+        "inspector", "d")
+    assert cloud.simulate_patch(f"{V3}/roles/{role_id}", json={"role": {"name": "member"}},
+                                headers=admin).status_code == 409
+    assert cloud.simulate_patch(f"{V3}/roles/{role_id}", json={"role": {"name": 5}},
+                                headers=admin).status_code == 400
+    assert cloud.simulate_delete(f"{V3}/roles/{role_id}", headers=admin).status_code == 204
+    member = cloud.simulate_get(f"{V3}/roles", params={"name": "member"}, headers=admin).json["roles"][0]["id"]
+    assert cloud.simulate_patch(f"{V3}/roles/{member}", json={"role": {"name": "crew"}},
+                                headers=admin).status_code == 403
+    assert cloud.simulate_delete(f"{V3}/roles/{member}", headers=admin).status_code == 403
+    alice = {"X-Auth-Token": issue(cloud, password_auth("alice", "alicepw", "p1"))[0]}
+    assert cloud.simulate_patch(f"{V3}/roles/{member}", json={"role": {"description": "x"}},
+                                headers=alice).status_code == 403

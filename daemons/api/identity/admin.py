@@ -38,7 +38,7 @@ from ncloud.daemons.core.db.models import (
 )
 from ncloud.daemons.core.identity import passwords
 from ncloud.daemons.core.identity.auth import Identity, record_revocation
-from ncloud.daemons.core.identity.bootstrap import DEFAULT_DOMAIN_ID, new_id
+from ncloud.daemons.core.identity.bootstrap import DEFAULT_DOMAIN_ID, ROLES, new_id
 
 _name = {"type": "string", "minLength": 1, "maxLength": 255}
 _text = {"type": ["string", "null"], "maxLength": 65535}
@@ -68,6 +68,7 @@ PASSWORD_CHANGE = _body("user", {"password": {"type": "string", "minLength": 1},
                                  "original_password": {"type": "string"}}, ("password", "original_password"))
 ROLE_CREATE = _body("role", {"name": _name, "description": _text, "domain_id": {"type": "null"},
                              "options": {"type": "object"}}, ("name",))
+ROLE_UPDATE = _body("role", {"name": _name, "description": _text, "options": {"type": "object"}})
 
 
 def _forbidden(action: str) -> Fault:
@@ -507,14 +508,38 @@ class RoleItem(_Admin):
             raise _not_found("role", role_id)
         resp.media = {"role": role_view(role, self.base(req))}
 
+    def on_patch(self, req: falcon.Request, resp: falcon.Response, role_id: str) -> None:
+        self.authorize(req, "update_role")
+        body = validation.read_json(req)
+        ROLE_UPDATE.validate(body)
+        ref = body["role"]
+        try:
+            with self.db.writer() as session:
+                role = _load(session, Role, role_id, "role")
+                if "name" in ref and ref["name"] != role.name:
+                    _refuse_builtin(role, "renamed")
+                for name in ("name", "description"):
+                    if name in ref:
+                        setattr(role, name, ref[name])
+        except IntegrityError:
+            raise Fault(409, f"Conflict occurred attempting to store role - Duplicate entry found with name "
+                             f"{ref['name']}.") from None
+        resp.media = {"role": role_view(role, self.base(req))}
+
     def on_delete(self, req: falcon.Request, resp: falcon.Response, role_id: str) -> None:
         self.authorize(req, "delete_role")
         with self.db.writer() as session:
             role = _load(session, Role, role_id, "role")
+            _refuse_builtin(role, "deleted")
             session.execute(delete(RoleAssignment).where(RoleAssignment.role_id == role_id))
             session.execute(delete(DomainRoleAssignment).where(DomainRoleAssignment.role_id == role_id))
             session.delete(role)
         resp.status = 204
+
+
+def _refuse_builtin(role: Role, what: str) -> None:
+    if role.name in ROLES:
+        raise Fault(403, f"The role {role.name} is one the default policy relies on: it cannot be {what}.")
 
 
 class _Grants(_Admin):
