@@ -27,7 +27,9 @@ from waitress import buffers, wasyncore
 from waitress.server import BaseWSGIServer, create_server
 from waitress.trigger import trigger
 
+from ncloud.daemons.api import streaming
 from ncloud.daemons.api.app import create_app
+from ncloud.daemons.api.image import resources as image
 from ncloud.daemons.core import config, rpc, servicegroup
 from ncloud.daemons.core.db.session import Database, DatabaseUnavailable
 from ncloud.daemons.core.service import Periodic
@@ -63,6 +65,10 @@ class APIServer:
                                      # image uploads: the Image API's own limit answers 413 with a reason
                                      max_request_body_size=self.conf.image.max_image_size + 1024 * 1024,
                                      recv_bytes=65536, **where)
+        # Image uploads reach the Image API while they arrive (api/streaming.py), a request
+        # thread each: half the threads at most, so that uploads never take the API whole.
+        streaming.enable([channel for channel in self._map.values() if isinstance(channel, BaseWSGIServer)],
+                         image.streams_body, slots=max(1, self.conf.api.threads // 2))
         listen = getattr(self._server, "effective_listen", None) or [
             (self._server.effective_host, self._server.effective_port)]
         self.port = int(listen[0][1])  # waitress reports it as a string

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import http.client
 import json
 import os
@@ -29,68 +30,127 @@ def get(connection: http.client.HTTPConnection, path: str, token: str | None = N
     return response.status, json.loads(response.read())
 
 
-def test_an_upload_waits_in_the_spool_directory_not_in_tmp(conf, db, transport, tmp_path, monkeypatch):
+# -- image uploads on a real socket: streamed while they arrive (api/streaming.py) ------------------
+
+@pytest.fixture
+def upload_server(conf, db, transport, tmp_path, monkeypatch):
+    """An API on a free port with 2 threads (so 1 streaming upload at a time) and its spool in tmp_path."""
     monkeypatch.setattr(buffers.TempfileBasedBuffer, "newfile", buffers.TempfileBasedBuffer.newfile)
-    spool = tmp_path / "spool"
-    server = APIServer(conf.with_overrides({"api": {"bind_host": "127.0.0.1", "bind_port": 0, "threads": 2,
-                                                    "spool_path": str(spool)}}), db, transport)
+    server = APIServer(conf.with_overrides({
+        "api": {"bind_host": "127.0.0.1", "bind_port": 0, "threads": 2, "spool_path": str(tmp_path / "spool")},
+        "image": {"image_size_total": 8}}), db, transport)  # MiB per project
     server.start()
-    try:
-        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
-        connection.request("POST", "/image/v2/images", body=json.dumps({"disk_format": "raw",
-                                                                        "container_format": "bare"}),
-                           headers={"X-Auth-Token": "alice:p1", "Content-Type": "application/json"})
-        image_id = json.loads(connection.getresponse().read())["id"]
-        data = os.urandom(2 * 1024 * 1024)
-        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
-            sock.sendall(f"PUT /image/v2/images/{image_id}/file HTTP/1.1\r\nHost: x\r\nX-Auth-Token: alice:p1\r\n"
-                         f"Content-Type: application/octet-stream\r\nContent-Length: {len(data)}\r\n\r\n".encode())
-            sock.sendall(data[:1024 * 1024])  # past waitress's 512 KiB in memory: now in a spool file
-
-            def spooled() -> bool:
-                return any(_fd_target(fd).startswith(str(spool)) for fd in os.listdir("/proc/self/fd"))
-
-            deadline = time.monotonic() + 5
-            while time.monotonic() < deadline and not spooled():
-                time.sleep(0.02)
-            assert spooled()
-            assert (os.stat(spool).st_mode & 0o777) == 0o700
-            sock.sendall(data[1024 * 1024:])
-            assert sock.recv(4096).startswith(b"HTTP/1.1 204")
-        status, image = get(connection, f"/image/v2/images/{image_id}", token="alice:p1")
-        assert (status, image["status"], image["size"]) == (200, "active", len(data))
-    finally:
-        server.stop()
+    yield server
+    server.stop()
 
 
-def test_a_client_that_disconnects_mid_upload_leaves_the_image_queued_and_no_file(conf, db, transport, tmp_path,
-                                                                                    monkeypatch):
-    monkeypatch.setattr(buffers.TempfileBasedBuffer, "newfile", buffers.TempfileBasedBuffer.newfile)
-    server = APIServer(conf.with_overrides({"api": {"bind_host": "127.0.0.1", "bind_port": 0, "threads": 2,
-                                                    "spool_path": str(tmp_path / "spool")}}), db, transport)
-    server.start()
-    try:
-        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
-        connection.request("POST", "/image/v2/images", body=json.dumps({"disk_format": "raw",
-                                                                        "container_format": "bare"}),
-                           headers={"X-Auth-Token": "alice:p1", "Content-Type": "application/json"})
-        image_id = json.loads(connection.getresponse().read())["id"]
-        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
-            sock.sendall(f"PUT /image/v2/images/{image_id}/file HTTP/1.1\r\nHost: x\r\nX-Auth-Token: alice:p1\r\n"
-                         f"Content-Type: application/octet-stream\r\nContent-Length: 3000000\r\n\r\n".encode())
-            sock.sendall(os.urandom(1_500_000))  # half, then gone
-        time.sleep(0.3)
-        status, image = get(connection, f"/image/v2/images/{image_id}", token="alice:p1")
-        assert (status, image["status"]) == (200, "queued")
-        store = conf.image_store_path
-        assert not store.exists() or list(store.iterdir()) == []
+def new_image(server) -> str:
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+    connection.request("POST", "/image/v2/images", body=json.dumps({"disk_format": "raw", "container_format": "bare"}),
+                       headers={"X-Auth-Token": "alice:p1", "Content-Type": "application/json"})
+    return json.loads(connection.getresponse().read())["id"]
+
+
+def start_upload(server, image_id: str, length: int) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    sock.sendall(f"PUT /image/v2/images/{image_id}/file HTTP/1.1\r\nHost: x\r\nX-Auth-Token: alice:p1\r\n"
+                 f"Content-Type: application/octet-stream\r\nContent-Length: {length}\r\n\r\n".encode())
+    return sock
+
+
+def image_status(server, image_id: str) -> str:
+    return get(http.client.HTTPConnection("127.0.0.1", server.port, timeout=5), f"/image/v2/images/{image_id}",
+               token="alice:p1")[1]["status"]
+
+
+def wait_for(condition, timeout: float = 5) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not condition():
+        time.sleep(0.02)
+    return condition()
+
+
+def partial_files(conf) -> list[Path]:
+    store = conf.image_store_path
+    return [path for path in store.iterdir() if path.name.startswith(".")] if store.exists() else []
+
+
+def test_an_upload_streams_into_the_store_while_it_arrives(upload_server, conf, tmp_path):
+    image_id = new_image(upload_server)
+    data = os.urandom(3 * 1024 * 1024)
+    with start_upload(upload_server, image_id, len(data)) as sock:
+        sock.sendall(data[:1024 * 1024])
+        # the Image API already has it: saving, and the bytes so far are in the store's temporary file
+        assert wait_for(lambda: image_status(upload_server, image_id) == "saving")
+        assert wait_for(lambda: sum(path.stat().st_size for path in partial_files(conf)) >= 512 * 1024)
         assert not any(_fd_target(fd).startswith(str(tmp_path / "spool")) for fd in os.listdir("/proc/self/fd"))
-        data = os.urandom(1000)  # and the upload can be made again, whole
-        connection.request("PUT", f"/image/v2/images/{image_id}/file", body=data,
-                           headers={"X-Auth-Token": "alice:p1", "Content-Type": "application/octet-stream"})
-        assert connection.getresponse().status == 204
-    finally:
-        server.stop()
+        sock.sendall(data[1024 * 1024:])
+        assert sock.recv(4096).startswith(b"HTTP/1.1 204")
+    status, image = get(http.client.HTTPConnection("127.0.0.1", upload_server.port, timeout=5),
+                        f"/image/v2/images/{image_id}", token="alice:p1")
+    assert (image["status"], image["size"], image["os_hash_value"]) == ("active", len(data),
+                                                                       hashlib.sha512(data).hexdigest())
+    assert partial_files(conf) == []
+
+
+def test_a_chunked_upload_streams_to_its_end(upload_server):
+    image_id = new_image(upload_server)
+    parts = [os.urandom(size) for size in (700_000, 1, 300_000)]
+    with socket.create_connection(("127.0.0.1", upload_server.port), timeout=10) as sock:
+        sock.sendall(f"PUT /image/v2/images/{image_id}/file HTTP/1.1\r\nHost: x\r\nX-Auth-Token: alice:p1\r\n"
+                     "Content-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\n\r\n".encode())
+        for part in parts:
+            sock.sendall(f"{len(part):x}\r\n".encode() + part + b"\r\n")
+        assert wait_for(lambda: image_status(upload_server, image_id) == "saving")  # storing the chunks so far
+        sock.sendall(b"0\r\n\r\n")
+        assert sock.recv(4096).startswith(b"HTTP/1.1 204")
+    status, image = get(http.client.HTTPConnection("127.0.0.1", upload_server.port, timeout=5),
+                        f"/image/v2/images/{image_id}", token="alice:p1")
+    assert (image["status"], image["checksum"]) == ("active", hashlib.md5(b"".join(parts)).hexdigest())
+
+
+def test_an_upload_over_the_quota_is_refused_before_its_body_is_sent(upload_server):
+    image_id = new_image(upload_server)
+    with start_upload(upload_server, image_id, 9 * 1024 * 1024) as sock:  # 9 MiB, over the 8 MiB quota
+        answer = sock.recv(65536)  # no body byte sent: the answer comes from the headers alone
+        assert answer.startswith(b"HTTP/1.1 413") and b"Connection: close" in answer
+    assert image_status(upload_server, image_id) == "queued"
+
+
+def test_a_client_that_disconnects_mid_upload_leaves_the_image_queued_and_no_file(upload_server, conf):
+    image_id = new_image(upload_server)
+    with start_upload(upload_server, image_id, 3_000_000) as sock:
+        sock.sendall(os.urandom(1_500_000))  # half, then gone
+        assert wait_for(lambda: image_status(upload_server, image_id) == "saving")
+    assert wait_for(lambda: image_status(upload_server, image_id) == "queued")
+    assert wait_for(lambda: partial_files(conf) == [])
+    assert not (conf.image_store_path / image_id).exists()
+    connection = http.client.HTTPConnection("127.0.0.1", upload_server.port, timeout=5)
+    connection.request("PUT", f"/image/v2/images/{image_id}/file", body=os.urandom(1000),  # again, whole
+                       headers={"X-Auth-Token": "alice:p1", "Content-Type": "application/octet-stream"})
+    assert connection.getresponse().status == 204
+
+
+def test_uploads_beyond_the_streaming_slots_are_spooled_and_the_api_keeps_answering(upload_server, conf,
+                                                                                    tmp_path):
+    first, second = new_image(upload_server), new_image(upload_server)
+    with start_upload(upload_server, first, 2 * 1024 * 1024) as slow:
+        slow.sendall(os.urandom(1024 * 1024))  # holds the one streaming slot (and one of the 2 threads)
+        assert wait_for(lambda: image_status(upload_server, first) == "saving")
+        data = os.urandom(2 * 1024 * 1024)
+        with start_upload(upload_server, second, len(data)) as other:
+            other.sendall(data[:1024 * 1024])  # no slot: waitress reads it whole first, into the spool
+            assert wait_for(lambda: any(_fd_target(fd).startswith(str(tmp_path / "spool"))
+                                        for fd in os.listdir("/proc/self/fd")))
+            assert image_status(upload_server, second) == "queued"
+            assert get(http.client.HTTPConnection("127.0.0.1", upload_server.port, timeout=5), "/healthcheck")[0] \
+                == 200  # the other thread still serves
+            other.sendall(data[1024 * 1024:])
+            assert other.recv(4096).startswith(b"HTTP/1.1 204")
+        assert image_status(upload_server, second) == "active"
+        slow.sendall(os.urandom(1024 * 1024))
+        assert slow.recv(4096).startswith(b"HTTP/1.1 204")
+    assert image_status(upload_server, first) == "active"
 
 
 def _fd_target(fd: str) -> str:

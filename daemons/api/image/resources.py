@@ -19,6 +19,7 @@ downloads (`Range: bytes=...`, 206) are Glance's too.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid as uuidlib
 from urllib.parse import parse_qsl, urlencode
 
@@ -28,6 +29,7 @@ from sqlalchemy import and_, func, or_, select, true
 from ncloud.daemons.api import policy, validation
 from ncloud.daemons.api.errors import Fault
 from ncloud.daemons.api.image.store import HASH_ALGO, FileStore, ImageTooLarge
+from ncloud.daemons.api.streaming import BodyInterrupted
 from ncloud.daemons.api.validation import Schema
 from ncloud.daemons.api.views import Urls
 from ncloud.daemons.core.config import Config
@@ -63,6 +65,14 @@ IMAGE_CREATE = Schema({
     # Any other key is a property: a string, as Glance stores them.
     "additionalProperties": {"type": "string", "maxLength": 65535},
 })
+
+
+UPLOAD_PATH = re.compile(r"/image/v2/images/[^/]+/file")
+
+
+def streams_body(method: str, path: str) -> bool:
+    """The requests whose body the web server hands over while it arrives (api/streaming.py)."""
+    return method == "PUT" and UPLOAD_PATH.fullmatch(path) is not None
 
 
 PATCH_TYPES = ("application/openstack-images-v2.1-json-patch", "application/openstack-images-v2.0-json-patch")
@@ -430,15 +440,21 @@ class ImageFile(_Base):
             if image.status != "queued":
                 raise Fault(409, f"Image status transition from {image.status} to saving is not allowed")
             image.status = "saving"
+        # The body arrives while this runs (api/streaming.py): a refusal here comes before the
+        # client has sent it, and ends the connection so that it need not send the rest.
         limit = self._upload_limit(image)
         if req.content_length is not None and req.content_length > limit:
             self._set_status(image_id, "queued")
             raise Fault(413, f"Image exceeds the storage quota: the limit is {limit} bytes.")
+        body = req.bounded_stream if req.content_length is not None else req.stream  # chunked: until its end
         try:
-            stored = self.store.put(image_id, iter(lambda: req.bounded_stream.read(CHUNK), b""), limit)
+            stored = self.store.put(image_id, iter(lambda: body.read(CHUNK), b""), limit)
         except ImageTooLarge as error:
             self._set_status(image_id, "queued")
             raise Fault(413, str(error)) from None
+        except BodyInterrupted as error:  # the client's doing: the image waits for a new upload
+            self._set_status(image_id, "queued")
+            raise Fault(400, f"The upload ended before the image did ({error}); upload it again.") from None
         except Exception:
             self._set_status(image_id, "killed")
             raise
