@@ -75,9 +75,10 @@ SECTIONS: dict[str, tuple[Opt, ...]] = {
         Opt("public_endpoint", str, "",
             "Base URL clients use to reach the API (links in responses). Empty: taken from the request."),
         Opt("spool_path", str, "",
-            "Directory where the web server keeps a request body larger than 512 KiB (an image upload) until "
-            "the API has read it: put it on a disk with room for the largest upload, never on a tmpfs, which "
-            "would hold the image in memory. Empty: <state_path>/spool."),
+            "Directory where the web server keeps a request body larger than 512 KiB until the API reads it "
+            "(image uploads stream into the store instead, unless half the API threads already stream one) "
+            "and a large response the client is slow to take: a disk with room for the largest image, never "
+            "a tmpfs, which would hold them in memory. Empty: <state_path>/spool."),
         Opt("auth_strategy", str, "keystone",
             "How requests are authenticated. keystone: Identity tokens (POST /identity/v3/auth/tokens). "
             "noauth2 is a development mode: the token 'user:project' is trusted as is, and user 'admin' "
