@@ -71,6 +71,13 @@ ROLE_CREATE = _body("role", {"name": _name, "description": _text, "domain_id": {
 ROLE_UPDATE = _body("role", {"name": _name, "description": _text, "options": {"type": "object"}})
 
 
+def _read(req: falcon.Request, schema: Schema, key: str | None = None):
+    """The request's JSON body once `schema` accepts it (400 otherwise); its `key` member if named."""
+    body = validation.read_json(req)
+    schema.validate(body)
+    return body if key is None else body[key]
+
+
 def _forbidden(action: str) -> Fault:
     return Fault(403, f"You are not authorized to perform the requested action: identity:{action}.")
 
@@ -129,6 +136,11 @@ class _Admin(_Authenticated):
 
     def base(self, req: falcon.Request) -> str:
         return _base(req, self.public_endpoint)
+
+    def listing(self, req: falcon.Request, resp: falcon.Response, collection: str, rows, view) -> None:
+        """Keystone's list document: `{collection: [view(row, base)...], "links": {...}}`."""
+        base = self.base(req)
+        resp.media = {collection: [view(row, base) for row in rows], "links": _list_links(base, collection)}
 
     def authorize(self, req: falcon.Request, action: str,
                   target: dict | Callable[[Identity], dict] | None = None) -> Identity:
@@ -201,14 +213,11 @@ class Domains(_Admin):
             query = query.where(Domain.enabled.is_(req.get_param_as_bool("enabled")))
         with self.db.reader() as session:
             rows = session.scalars(query).all()
-        base = self.base(req)
-        resp.media = {"domains": [domain_view(row, base) for row in rows], "links": _list_links(base, "domains")}
+        self.listing(req, resp, "domains", rows, domain_view)
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         self.authorize(req, "create_domain")
-        body = validation.read_json(req)
-        DOMAIN_CREATE.validate(body)
-        ref = body["domain"]
+        ref = _read(req, DOMAIN_CREATE, "domain")
         try:
             with self.db.writer() as session:
                 domain = Domain(id=ref.get("explicit_domain_id") or new_id(), name=ref["name"],
@@ -230,9 +239,7 @@ class DomainItem(_Admin):
 
     def on_patch(self, req: falcon.Request, resp: falcon.Response, domain_id: str) -> None:
         self.authorize(req, "update_domain", {"domain_id": domain_id})
-        body = validation.read_json(req)
-        DOMAIN_UPDATE.validate(body)
-        ref = body["domain"]
+        ref = _read(req, DOMAIN_UPDATE, "domain")
         if domain_id == DEFAULT_DOMAIN_ID and ref.get("enabled") is False:
             raise Fault(403, "The default domain holds the cloud's administrators and cannot be disabled.")
         try:
@@ -285,13 +292,10 @@ class Projects(_Admin):
             query = query.where(Project.enabled.is_(req.get_param_as_bool("enabled")))
         with self.db.reader() as session:
             rows = session.scalars(query).all()
-        base = self.base(req)
-        resp.media = {"projects": [project_view(row, base) for row in rows], "links": _list_links(base, "projects")}
+        self.listing(req, resp, "projects", rows, project_view)
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        body = validation.read_json(req)
-        PROJECT_CREATE.validate(body)
-        ref = body["project"]
+        ref = _read(req, PROJECT_CREATE, "project")
         caller = self.authorize(req, "create_project", lambda caller: {
             "project.domain_id": ref.get("domain_id") or _scoped_domain(caller) or DEFAULT_DOMAIN_ID})
         try:
@@ -321,9 +325,7 @@ class ProjectItem(_Admin):
 
     def on_patch(self, req: falcon.Request, resp: falcon.Response, project_id: str) -> None:
         self.authorize(req, "update_project", self._target(project_id))
-        body = validation.read_json(req)
-        PROJECT_UPDATE.validate(body)
-        ref = body["project"]
+        ref = _read(req, PROJECT_UPDATE, "project")
         try:
             with self.db.writer() as session:
                 project = _load(session, Project, project_id, "project")
@@ -361,13 +363,10 @@ class Users(_Admin):
             query = query.where(User.enabled.is_(req.get_param_as_bool("enabled")))
         with self.db.reader() as session:
             rows = session.scalars(query).all()
-        base = self.base(req)
-        resp.media = {"users": [user_view(row, base) for row in rows], "links": _list_links(base, "users")}
+        self.listing(req, resp, "users", rows, user_view)
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        body = validation.read_json(req)
-        USER_CREATE.validate(body)
-        ref = body["user"]
+        ref = _read(req, USER_CREATE, "user")
         caller = self.authorize(req, "create_user", lambda caller: {
             "user.domain_id": ref.get("domain_id") or _scoped_domain(caller) or DEFAULT_DOMAIN_ID})
         password = ref.get("password")
@@ -411,9 +410,7 @@ class UserItem(_Admin):
 
     def on_patch(self, req: falcon.Request, resp: falcon.Response, user_id: str) -> None:
         self._authorize_change(req, "update_user", user_id)
-        body = validation.read_json(req)
-        USER_UPDATE.validate(body)
-        ref = body["user"]
+        ref = _read(req, USER_UPDATE, "user")
         try:
             with self.db.writer() as session:
                 user = _load(session, User, user_id, "user")
@@ -444,8 +441,7 @@ class UserPassword(_Admin):
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, user_id: str) -> None:
         self.authorize(req, "change_password", {"user_id": user_id})
-        body = validation.read_json(req)
-        PASSWORD_CHANGE.validate(body)
+        body = _read(req, PASSWORD_CHANGE)
         with self.db.writer() as session:
             user = session.get(User, user_id)
             if user is None or not passwords.verify(user.password_hash, body["user"]["original_password"]):
@@ -477,8 +473,7 @@ class Roles(_Admin):
             rows = session.scalars(query).all()
         if not _is_admin(caller):  # a domain manager sees the roles they may grant
             rows = [row for row in rows if self._allowed_role(req, row)]
-        base = self.base(req)
-        resp.media = {"roles": [role_view(row, base) for row in rows], "links": _list_links(base, "roles")}
+        self.listing(req, resp, "roles", rows, role_view)
 
     def _allowed_role(self, req: falcon.Request, role: Role) -> bool:
         enforcer = getattr(req.context.ctx, "policy", policy.DEFAULT_ENFORCER)
@@ -486,8 +481,7 @@ class Roles(_Admin):
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         self.authorize(req, "create_role")
-        body = validation.read_json(req)
-        ROLE_CREATE.validate(body)
+        body = _read(req, ROLE_CREATE)
         try:
             with self.db.writer() as session:
                 role = Role(id=new_id(), name=body["role"]["name"], description=body["role"].get("description"))
@@ -510,9 +504,7 @@ class RoleItem(_Admin):
 
     def on_patch(self, req: falcon.Request, resp: falcon.Response, role_id: str) -> None:
         self.authorize(req, "update_role")
-        body = validation.read_json(req)
-        ROLE_UPDATE.validate(body)
-        ref = body["role"]
+        ref = _read(req, ROLE_UPDATE, "role")
         try:
             with self.db.writer() as session:
                 role = _load(session, Role, role_id, "role")
@@ -757,9 +749,7 @@ class ApplicationCredentials(_Admin):
             raise _forbidden("create_application_credential")
         if caller.project is None:
             raise Fault(400, "An application credential is created with a project-scoped token.")
-        body = validation.read_json(req)
-        APP_CRED_CREATE.validate(body)
-        ref = body["application_credential"]
+        ref = _read(req, APP_CRED_CREATE, "application_credential")
         held = {role.id: role.name for role in caller.roles}
         wanted = []
         for role in ref.get("roles") or [{"id": role_id} for role_id in held]:

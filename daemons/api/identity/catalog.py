@@ -11,7 +11,7 @@ import falcon
 from sqlalchemy import select
 
 from ncloud.daemons.api.errors import Fault
-from ncloud.daemons.api.identity.admin import _Admin, _links, _list_links, _load
+from ncloud.daemons.api.identity.admin import _Admin, _links, _load
 from ncloud.daemons.core.db.models import CatalogService, Endpoint
 
 
@@ -39,8 +39,7 @@ class Services(_Admin):
                 query = query.where(getattr(CatalogService, name) == req.get_param(name))
         with self.db.reader() as session:
             rows = session.scalars(query).all()
-        base = self.base(req)
-        resp.media = {"services": [service_view(row, base) for row in rows], "links": _list_links(base, "services")}
+        self.listing(req, resp, "services", rows, service_view)
 
 
 class ServiceItem(_Admin):
@@ -60,9 +59,7 @@ class Endpoints(_Admin):
                 query = query.where(getattr(Endpoint, name) == req.get_param(name))
         with self.db.reader() as session:
             rows = session.scalars(query).all()
-        base = self.base(req)
-        resp.media = {"endpoints": [endpoint_view(row, base) for row in rows],
-                      "links": _list_links(base, "endpoints")}
+        self.listing(req, resp, "endpoints", rows, endpoint_view)
 
 
 class EndpointItem(_Admin):
@@ -80,9 +77,7 @@ class Regions(_Admin):
         self.authorize(req, "list_regions")
         with self.db.reader() as session:
             regions = session.scalars(select(Endpoint.region_id).distinct().order_by(Endpoint.region_id)).all()
-        base = self.base(req)
-        resp.media = {"regions": [region_view(region, base) for region in regions],
-                      "links": _list_links(base, "regions")}
+        self.listing(req, resp, "regions", regions, region_view)
 
 
 class RegionItem(_Admin):

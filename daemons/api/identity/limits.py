@@ -14,9 +14,8 @@ import falcon
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from ncloud.daemons.api import validation
 from ncloud.daemons.api.errors import Fault
-from ncloud.daemons.api.identity.admin import _Admin, _body, _id, _is_admin, _links, _list_links, _load
+from ncloud.daemons.api.identity.admin import _Admin, _body, _id, _is_admin, _links, _load, _read
 from ncloud.daemons.api.validation import Schema
 from ncloud.daemons.core.db.models import CatalogService, Endpoint, Limit, Project, RegisteredLimit
 from ncloud.daemons.core.identity.bootstrap import new_id
@@ -90,14 +89,11 @@ class RegisteredLimits(_Admin):
                           ("service_id", "region_id", "resource_name"))
         with self.db.reader() as session:
             rows = session.scalars(query).all()
-        base = self.base(req)
-        resp.media = {"registered_limits": [registered_view(row, base) for row in rows],
-                      "links": _list_links(base, "registered_limits")}
+        self.listing(req, resp, "registered_limits", rows, registered_view)
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         self.authorize(req, "create_registered_limit")
-        body = validation.read_json(req)
-        REGISTERED_CREATE.validate(body)
+        body = _read(req, REGISTERED_CREATE)
         try:
             with self.db.writer() as session:
                 rows = []
@@ -125,9 +121,7 @@ class RegisteredLimitItem(_Admin):
 
     def on_patch(self, req: falcon.Request, resp: falcon.Response, limit_id: str) -> None:
         self.authorize(req, "update_registered_limit")
-        body = validation.read_json(req)
-        REGISTERED_UPDATE.validate(body)
-        ref = body["registered_limit"]
+        ref = _read(req, REGISTERED_UPDATE, "registered_limit")
         try:
             with self.db.writer() as session:
                 row = _load(session, RegisteredLimit, limit_id, "registered limit")
@@ -169,13 +163,11 @@ class Limits(_Admin):
             query = query.where(Limit.project_id == (caller.project.id if caller.project else None))
         with self.db.reader() as session:
             rows = session.scalars(query).all()
-        base = self.base(req)
-        resp.media = {"limits": [limit_view(row, base) for row in rows], "links": _list_links(base, "limits")}
+        self.listing(req, resp, "limits", rows, limit_view)
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         self.authorize(req, "create_limit")
-        body = validation.read_json(req)
-        LIMIT_CREATE.validate(body)
+        body = _read(req, LIMIT_CREATE)
         try:
             with self.db.writer() as session:
                 rows = []
@@ -212,8 +204,7 @@ class LimitItem(_Admin):
 
     def on_patch(self, req: falcon.Request, resp: falcon.Response, limit_id: str) -> None:
         self.authorize(req, "update_limit")
-        body = validation.read_json(req)
-        LIMIT_UPDATE.validate(body)
+        body = _read(req, LIMIT_UPDATE)
         with self.db.writer() as session:
             row = _load(session, Limit, limit_id, "limit")
             for name, value in body["limit"].items():
