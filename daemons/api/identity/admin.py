@@ -551,27 +551,23 @@ class _Grants(_Admin):
     def column(self):
         return RoleAssignment.project_id if self.scope == "project" else DomainRoleAssignment.domain_id
 
-    def _target(self, session, scope_id: str, user_id: str, role_id: str | None) -> dict:
-        owner = session.get(Project if self.scope == "project" else Domain, scope_id)
-        user = session.get(User, user_id)
-        role = session.get(Role, role_id) if role_id else None
-        return {"user.domain_id": user.domain_id if user else None,
-                "project.domain_id": owner.domain_id if owner is not None and self.scope == "project" else None,
-                "domain.id": owner.id if owner is not None and self.scope == "domain" else None,
-                "role.name": role.name if role else None,
-                "_found": owner is not None and user is not None and (role_id is None or role is not None)}
-
     def _authorized(self, req: falcon.Request, action: str, scope_id: str, user_id: str,
                     role_id: str | None = None) -> None:
+        """403 unless the policy allows `action` on this grant, then 404 for what does not exist
+        (in that order: a caller without the right learns nothing of what exists)."""
+        owner_model = Project if self.scope == "project" else Domain
         with self.db.reader() as session:
-            target = self._target(session, scope_id, user_id, role_id)
-        self.authorize(req, action, target)
-        if not target["_found"]:
-            for model, kind, ident in ((Project if self.scope == "project" else Domain, self.scope, scope_id),
-                                       (User, "user", user_id), (Role, "role", role_id)):
-                with self.db.reader() as session:
-                    if ident is not None and session.get(model, ident) is None:
-                        raise _not_found(kind, ident)
+            found = {"owner": session.get(owner_model, scope_id), "user": session.get(User, user_id),
+                     "role": session.get(Role, role_id) if role_id else None}
+        owner, user, role = found["owner"], found["user"], found["role"]
+        self.authorize(req, action, {
+            "user.domain_id": user.domain_id if user else None,
+            "project.domain_id": owner.domain_id if owner is not None and self.scope == "project" else None,
+            "domain.id": owner.id if owner is not None and self.scope == "domain" else None,
+            "role.name": role.name if role else None})
+        for row, kind, ident in ((owner, self.scope, scope_id), (user, "user", user_id), (role, "role", role_id)):
+            if ident is not None and row is None:
+                raise _not_found(kind, ident)
 
     def _key(self, scope_id: str, user_id: str, role_id: str) -> tuple:
         return (user_id, scope_id, role_id)
