@@ -185,6 +185,15 @@ def _domain_filter(req: falcon.Request, caller: Identity) -> str | None:
     return req.get_param("domain_id") or _scoped_domain(caller)
 
 
+def _name_and_enabled(req: falcon.Request, query, model):
+    """The `name` and `enabled` filters Keystone's lists of domains, projects and users take."""
+    if "name" in req.params:
+        query = query.where(model.name == req.get_param("name"))
+    if "enabled" in req.params:
+        query = query.where(model.enabled.is_(req.get_param_as_bool("enabled")))
+    return query
+
+
 def _load(session, model, ident: str, kind: str):
     row = session.get(model, ident)
     if row is None:
@@ -207,12 +216,8 @@ class Domains(_Admin):
         query = select(Domain).order_by(Domain.name)
         if not _is_admin(caller):
             query = query.where(Domain.id == _scoped_domain(caller))
-        if "name" in req.params:
-            query = query.where(Domain.name == req.get_param("name"))
-        if "enabled" in req.params:
-            query = query.where(Domain.enabled.is_(req.get_param_as_bool("enabled")))
         with self.db.reader() as session:
-            rows = session.scalars(query).all()
+            rows = session.scalars(_name_and_enabled(req, query, Domain)).all()
         self.listing(req, resp, "domains", rows, domain_view)
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
@@ -282,16 +287,12 @@ class DomainItem(_Admin):
 class Projects(_Admin):
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         caller = self.authorize(req, "list_projects", lambda caller: {"domain_id": _domain_filter(req, caller)})
-        query = select(Project).order_by(Project.name)
         domain_id = _domain_filter(req, caller)
+        query = select(Project).order_by(Project.name)
         if domain_id:
             query = query.where(Project.domain_id == domain_id)
-        if "name" in req.params:
-            query = query.where(Project.name == req.get_param("name"))
-        if "enabled" in req.params:
-            query = query.where(Project.enabled.is_(req.get_param_as_bool("enabled")))
         with self.db.reader() as session:
-            rows = session.scalars(query).all()
+            rows = session.scalars(_name_and_enabled(req, query, Project)).all()
         self.listing(req, resp, "projects", rows, project_view)
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
@@ -312,19 +313,21 @@ class Projects(_Admin):
 
 
 class ProjectItem(_Admin):
-    def _target(self, project_id: str) -> dict:
+    def _target(self, project_id: str) -> tuple[Project | None, dict]:
+        """The project (None when absent) and the policy target it makes, in one read."""
         with self.db.reader() as session:
             project = session.get(Project, project_id)
-        return {"project_id": project_id, "project.domain_id": project.domain_id if project else None}
+        return project, {"project_id": project_id, "project.domain_id": project.domain_id if project else None}
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, project_id: str) -> None:
-        self.authorize(req, "get_project", self._target(project_id))
-        with self.db.reader() as session:
-            project = _load(session, Project, project_id, "project")
+        project, target = self._target(project_id)
+        self.authorize(req, "get_project", target)
+        if project is None:
+            raise _not_found("project", project_id)
         resp.media = {"project": project_view(project, self.base(req))}
 
     def on_patch(self, req: falcon.Request, resp: falcon.Response, project_id: str) -> None:
-        self.authorize(req, "update_project", self._target(project_id))
+        self.authorize(req, "update_project", self._target(project_id)[1])
         ref = _read(req, PROJECT_UPDATE, "project")
         try:
             with self.db.writer() as session:
@@ -340,7 +343,7 @@ class ProjectItem(_Admin):
         resp.media = {"project": project_view(project, self.base(req))}
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, project_id: str) -> None:
-        self.authorize(req, "delete_project", self._target(project_id))
+        self.authorize(req, "delete_project", self._target(project_id)[1])
         with self.db.writer() as session:
             project = _load(session, Project, project_id, "project")
             session.execute(delete(RoleAssignment).where(RoleAssignment.project_id == project_id))
@@ -353,16 +356,12 @@ class ProjectItem(_Admin):
 class Users(_Admin):
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         caller = self.authorize(req, "list_users", lambda caller: {"domain_id": _domain_filter(req, caller)})
-        query = select(User).order_by(User.name)
         domain_id = _domain_filter(req, caller)
+        query = select(User).order_by(User.name)
         if domain_id:
             query = query.where(User.domain_id == domain_id)
-        if "name" in req.params:
-            query = query.where(User.name == req.get_param("name"))
-        if "enabled" in req.params:
-            query = query.where(User.enabled.is_(req.get_param_as_bool("enabled")))
         with self.db.reader() as session:
-            rows = session.scalars(query).all()
+            rows = session.scalars(_name_and_enabled(req, query, User)).all()
         self.listing(req, resp, "users", rows, user_view)
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
@@ -385,27 +384,26 @@ class Users(_Admin):
         resp.media = {"user": user_view(user, self.base(req))}
 
 
-def _user_target(db, user_id: str) -> dict:
+def _user_target(db, user_id: str) -> tuple[User | None, dict]:
+    """The user (None when absent) and the policy target it makes, in one read."""
     with db.reader() as session:
         user = session.get(User, user_id)
-    return {"user_id": user_id, "user.domain_id": user.domain_id if user else None}
+    return user, {"user_id": user_id, "user.domain_id": user.domain_id if user else None}
 
 
 class UserItem(_Admin):
-    def _target(self, user_id: str) -> dict:
-        return _user_target(self.db, user_id)
-
     def _authorize_change(self, req: falcon.Request, action: str, user_id: str) -> None:
         """A domain manager manages their domain's users, but not a cloud administrator who
         happens to live there: taking over an admin's password would make them one."""
-        caller = self.authorize(req, action, self._target(user_id))
+        caller = self.authorize(req, action, _user_target(self.db, user_id)[1])
         if not _is_admin(caller) and self.auth.holds_admin_role(user_id):
             raise _forbidden(action)
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, user_id: str) -> None:
-        self.authorize(req, "get_user", self._target(user_id))
-        with self.db.reader() as session:
-            user = _load(session, User, user_id, "user")
+        user, target = _user_target(self.db, user_id)
+        self.authorize(req, "get_user", target)
+        if user is None:
+            raise _not_found("user", user_id)
         resp.media = {"user": user_view(user, self.base(req))}
 
     def on_patch(self, req: falcon.Request, resp: falcon.Response, user_id: str) -> None:
@@ -455,7 +453,7 @@ class UserProjects(_Admin):
     """GET /users/{id}/projects: the projects a user has a role on (their own, or any for an admin)."""
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, user_id: str) -> None:
-        self.authorize(req, "list_user_projects", _user_target(self.db, user_id))
+        self.authorize(req, "list_user_projects", _user_target(self.db, user_id)[1])
         base = self.base(req)
         resp.media = {"projects": [project_view(p, base) for p in self.auth.projects_of(user_id)],
                       "links": _list_links(base, f"users/{user_id}/projects")}
