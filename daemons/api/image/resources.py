@@ -201,7 +201,7 @@ SORT_KEYS = {
 
 
 def _sort_order(req: falcon.Request) -> list[tuple]:
-    """[(expression, ascending)] from `sort=name:asc,size` or `sort_key`/`sort_dir` (not both), then
+    """[(sort key, ascending)] from `sort=name:asc,size` or `sort_key`/`sort_dir` (not both), then
     created_at and id (descending, as Glance's default) so that every order is total."""
     sort = req.get_param("sort")
     keys, dirs = req.get_param_as_list("sort_key") or [], req.get_param_as_list("sort_dir") or []
@@ -222,33 +222,22 @@ def _sort_order(req: falcon.Request) -> list[tuple]:
             raise Fault(400, f"Invalid sort key: {key}. It should be one of: {', '.join(sorted(SORT_KEYS))}.")
         if direction not in ("asc", "desc"):
             raise Fault(400, f"Invalid sort direction: {direction}. It should be asc or desc.")
-        order.append((SORT_KEYS[key], direction == "asc"))
-    named = {id(expression) for expression, _ in order}
-    return order + [(SORT_KEYS[key], False) for key in ("created_at", "id") if id(SORT_KEYS[key]) not in named]
+        order.append((key, direction == "asc"))
+    named = {key for key, _ in order}
+    return order + [(key, False) for key in ("created_at", "id") if key not in named]
 
 
-def _after(order: list[tuple], anchor: Image):
-    """Rows after `anchor` in `order`: keyset pagination, which a change between pages cannot skew."""
-    values = [_value_of(expression, anchor) for expression, _ in order]
+def _after(session, order: list[tuple], anchor: Image):
+    """Rows after `anchor` in `order`: keyset pagination, which a change between pages cannot skew.
+    The anchor's values are read with the very expressions the rows are ordered by."""
+    expressions = [SORT_KEYS[key] for key, _ in order]
+    values = session.execute(select(*expressions).where(Image.id == anchor.id)).one()
     clauses = []
-    for index, (expression, ascending) in enumerate(order):
-        earlier = [order[i][0] == values[i] for i in range(index)]
+    for index, (expression, (_, ascending)) in enumerate(zip(expressions, order, strict=True)):
+        earlier = [expressions[i] == values[i] for i in range(index)]
         later = expression > values[index] if ascending else expression < values[index]
         clauses.append(and_(*earlier, later))
     return or_(*clauses)
-
-
-def _value_of(expression, image: Image):
-    """What `expression` (a column, or coalesce(column, default)) gives for `image`."""
-    for key, candidate in SORT_KEYS.items():
-        if candidate is expression:
-            if key == "updated_at":
-                return image.updated_at or image.created_at
-            value = getattr(image, key)
-            if value is None:
-                return "" if key in ("name", "container_format", "disk_format", "owner") else -1
-            return value
-    raise AssertionError(expression)
 
 
 def _boolean(req: falcon.Request, name: str) -> bool:
@@ -323,7 +312,8 @@ class Images(_Base):
         limit = req.get_param_as_int("limit", min_value=1) or 25
         limit = min(limit, self.conf.api.max_limit)
         order = _sort_order(req)
-        query = select(Image).order_by(*(key.asc() if ascending else key.desc() for key, ascending in order))
+        query = select(Image).order_by(*(SORT_KEYS[key].asc() if ascending else SORT_KEYS[key].desc()
+                                         for key, ascending in order))
         query = query.where(listed_clause(ctx, req.get_param("visibility")))
         for name in ("name", "status", "owner", "disk_format", "container_format"):
             if req.get_param(name) is not None:
@@ -339,7 +329,7 @@ class Images(_Base):
         marker = req.get_param("marker")
         with self.db.reader() as session:
             if marker:
-                query = query.where(_after(order, self._get(session, ctx, marker)))
+                query = query.where(_after(session, order, self._get(session, ctx, marker)))
             tags = req.get_param_as_list("tag") or []
             rows = [row for row in session.scalars(query.limit(limit if not tags else None))
                     if all(tag in (row.tags or []) for tag in tags)][:limit]
