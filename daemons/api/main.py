@@ -49,8 +49,8 @@ def listen(host: str, port: int, count: int) -> list[socket.socket]:
     connections evenly over them.
 
     With one shared socket, whichever worker wakes first accepts, and a busy worker keeps winning:
-    20 keep-alive clients ended up 17 to 3 on two workers, one at full CPU beside an idle one
-    (py-spy samples 1107 to 23). The port is first bound alone, without SO_REUSEPORT, so that
+    under 20 keep-alive clients one worker ran at full CPU beside a nearly idle one (py-spy
+    samples 1107 to 23). The port is first bound alone, without SO_REUSEPORT, so that
     a port already in use (another ncloud-api, say) is still an error rather than a silent
     share of its traffic.
     """
