@@ -7,6 +7,7 @@ can be left out (`with_compute=False`, ...) to run it in another process instead
 
 from __future__ import annotations
 
+import itertools
 import logging
 
 from ncloud.daemons.api.service import APIService
@@ -16,6 +17,7 @@ from ncloud.daemons.core import bootstrap, rpc
 from ncloud.daemons.core.config import Config
 from ncloud.daemons.core.db import migrate
 from ncloud.daemons.core.db.session import Database
+from ncloud.daemons.core.service import stop_services
 from ncloud.daemons.scheduler.service import SchedulerService
 
 LOG = logging.getLogger(__name__)
@@ -58,8 +60,10 @@ class AllInOne:
         """Stop what runs (also after a start that failed half way)."""
         if self.api is not None:
             self.api.stop()
-        for service in reversed(self.services):
-            service.stop()
+        # The computes first (together), then the scheduler, then the conductor: the work a compute
+        # finishes while stopping still needs the conductor.
+        for _, group in itertools.groupby(reversed(self.services), key=lambda service: service.topic):
+            stop_services(list(group), self.transport, self.conf.default.graceful_shutdown_timeout)
         self.transport.close()
         self.db.dispose()
 

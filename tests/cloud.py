@@ -141,7 +141,7 @@ class ProcessCloud:
         return (self.workdir / f"{name}.log").read_text(errors="replace")
 
     def stop(self) -> None:
-        for name in list(self.processes):
+        for name in reversed(list(self.processes)):  # the last started first, as a service manager does
             self.kill(name, signal.SIGTERM)
         self.client.close()
 

@@ -51,8 +51,7 @@ class ComputeService(Service):
     def report_alive(self) -> None:
         self.conductor.service_heartbeat(admin_context(), self.host, self.binary)
 
-    def stop(self) -> None:
-        super().stop()
+    def on_stop(self) -> None:
         self.driver.cleanup_host()
 
 

@@ -78,6 +78,13 @@ class MessagingUnavailable(NcloudError):
     message = "The message bus is unreachable: {reason}"
 
 
+class ServiceStopping(NcloudError):
+    """A call abandoned because this daemon is stopping: its message is left for redelivery."""
+
+    code = 503
+    message = "Stopping: the reply to {method} on {topic} is no longer awaited."
+
+
 class RemoteError(NcloudError):
     """An unexpected exception in another process: its type and message, for the logs."""
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from ncloud.daemons.core import config, log, rpc
 from ncloud.daemons.core.db import migrate
 from ncloud.daemons.core.db.session import Database, DatabaseUnavailable
-from ncloud.daemons.core.service import Service, stop_on_signals, wait_for_signal
+from ncloud.daemons.core.service import Service, stop_on_signals, stop_services, wait_for_signal
 
 LOG = logging.getLogger(__name__)
 
@@ -108,8 +108,7 @@ def run_daemon(name: str, argv: list[str] | None,
     try:
         wait_for_signal(stop)
     finally:
-        for service in services:
-            service.stop()
+        stop_services(services, transport, conf.default.graceful_shutdown_timeout)
         transport.close()
         if db is not None:
             db.dispose()

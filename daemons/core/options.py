@@ -39,6 +39,11 @@ SECTIONS: dict[str, tuple[Opt, ...]] = {
         Opt("service_down_time", float, 60.0, "A service whose last heartbeat is older than this is down.",
             minimum=1),
         Opt("rpc_response_timeout", float, 60.0, "Seconds an RPC call waits for its reply.", minimum=0.1),
+        Opt("graceful_shutdown_timeout", float, 20.0,
+            "Seconds a stopping daemon gives the operations in progress to finish. Then the calls still "
+            "waiting for a reply (say, to a conductor that has stopped) are abandoned, and their messages "
+            "go back to the queue unacknowledged for the next consumer: nothing is lost, and a stop stays "
+            "well inside a service manager's limit (systemd's is 90 s).", minimum=0),
         Opt("rpc_workers", int, 4,
             "Consumer threads per RPC server, each handling one message at a time: on a compute host, the "
             "number of operations (builds, deletes, ...) it runs at once.", minimum=1),

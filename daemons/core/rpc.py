@@ -23,7 +23,7 @@ import logging
 import threading
 import time
 import uuid
-from concurrent.futures import Future
+from concurrent.futures import CancelledError, Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
@@ -127,6 +127,12 @@ class Transport:
                 self._replies.start()
             return self._replies
 
+    def interrupt_calls(self) -> None:
+        """Give up every call still waiting for its reply, and any made from now on (the daemon is
+        stopping): each raises ServiceStopping in its caller."""
+        if self._replies is not None:
+            self._replies.interrupt()
+
     def close(self) -> None:
         if self._replies is not None:
             self._replies.stop()
@@ -170,6 +176,7 @@ class _ReplyWaiter(_Consumer):
         self.queue = Queue(self.queue_name, transport.exchange, routing_key=self.queue_name,
                            durable=False, auto_delete=True)
         self.pending: dict[str, Future] = {}
+        self.interrupted = False
         self.lock = threading.Lock()
         self.ready = threading.Event()
         self.thread = threading.Thread(target=self.run, kwargs={"safety_interval": STOP_CHECK_INTERVAL},
@@ -193,8 +200,18 @@ class _ReplyWaiter(_Consumer):
     def expect(self, msg_id: str) -> Future:
         future: Future = Future()
         with self.lock:
-            self.pending[msg_id] = future
+            if self.interrupted:
+                future.cancel()
+            else:
+                self.pending[msg_id] = future
         return future
+
+    def interrupt(self) -> None:
+        with self.lock:
+            self.interrupted = True
+            pending, self.pending = self.pending, {}
+        for future in pending.values():
+            future.cancel()
 
     def forget(self, msg_id: str) -> None:
         with self.lock:
@@ -258,11 +275,14 @@ class RPCClient:
         body.update(msg_id=msg_id, reply_to=replies.queue_name)
         future = replies.expect(msg_id)
         try:
-            self.transport.publish(body, self.target, declare=[self.transport.queue(self.target)],
-                                   persistent=False, expiration=timeout)
+            if not future.cancelled():
+                self.transport.publish(body, self.target, declare=[self.transport.queue(self.target)],
+                                       persistent=False, expiration=timeout)
             reply = future.result(timeout)
         except FutureTimeout:
             raise exception.MessagingTimeout(timeout=timeout, method=method, topic=self.target) from None
+        except CancelledError:
+            raise exception.ServiceStopping(method=method, topic=self.target) from None
         finally:
             replies.forget(msg_id)
         failure = reply.get("failure")
@@ -338,12 +358,21 @@ class RPCServer:
             if not worker.ready.wait(wait):
                 LOG.warning("%s: not consuming yet after %ss (is the message bus up?)", worker.thread.name, wait)
 
-    def stop(self) -> None:
+    def request_stop(self) -> None:
+        """Take no new message; the handlers running finish (see `wait`)."""
         for worker in self.workers:
             worker.should_stop = True
+
+    def wait(self, deadline: float) -> bool:
+        """Whether every consumer thread ended before `deadline` (time.monotonic())."""
         for worker in self.workers:
             if worker.thread.is_alive():
-                worker.thread.join(5)
+                worker.thread.join(max(0.0, deadline - time.monotonic()))
+        return not any(worker.thread.is_alive() for worker in self.workers)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self.request_stop()
+        self.wait(time.monotonic() + timeout)
 
     def _retry_later(self, body: dict, message, error: Exception) -> bool:
         """Put a cast that met a passing failure (database or broker away) back in its queue, after
@@ -392,6 +421,11 @@ class RPCServer:
                     if handler is None:
                         raise exception.Invalid(reason=f"{self.topic} has no RPC method {method!r}")
                     reply["result"] = handler(ctx, **args)
+        except exception.ServiceStopping as error:
+            # Neither acknowledged nor answered: the broker gives the message to the next consumer
+            # once this one's connection closes, and idempotent handlers pick up where this stopped.
+            LOG.info("%s.%s [%s] left for redelivery: %s", self.topic, method, ctx.request_id, error)
+            return
         except Exception as error:
             if not reply_to and exception.is_transient(error) and self._retry_later(body, message, error):
                 return

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from collections.abc import Callable
 
 from ncloud.daemons.core import rpc
@@ -111,12 +112,50 @@ class Service:
             self._heartbeat_queue, declare=[self.transport.queue(self._heartbeat_queue)], persistent=False,
             expiration=ttl)
 
-    def stop(self) -> None:
+    def request_stop(self) -> None:
+        """Stop taking work: no new message, no further periodic run."""
         for periodic in self.periodics:
             periodic.stop()
         if self.rpcserver is not None:
-            self.rpcserver.stop()
-        LOG.info("%s on host %s stopped", self.binary, self.host)
+            self.rpcserver.request_stop()
+
+    def wait(self, deadline: float) -> bool:
+        """Whether the work in progress ended before `deadline` (time.monotonic())."""
+        return self.rpcserver is None or self.rpcserver.wait(deadline)
+
+    def on_stop(self) -> None:
+        """Release what the service holds once its work has ended."""
+
+    def stop(self) -> None:
+        stop_services([self], self.transport, self.conf.default.graceful_shutdown_timeout)
+
+
+# Once the calls still waiting are abandoned, the seconds their handlers get to unwind.
+UNWIND_TIME = 2.0
+
+
+def stop_services(services: list[Service], transport: rpc.Transport, grace: float) -> None:
+    """Stop `services` together: the operations in progress get `grace` seconds in all.
+
+    Together, not one after the other: a compute process simulating ten hosts would otherwise
+    give each host its own grace period. Handlers still blocked at the deadline, typically in a
+    call to a daemon that has stopped first, have their calls abandoned; they return without
+    acknowledging their messages, which the broker then hands to the next consumer.
+    """
+    for service in services:
+        service.request_stop()
+    deadline = time.monotonic() + grace
+    busy = [service for service in services if not service.wait(deadline)]
+    if busy:
+        LOG.warning("operations still running on %s after %gs ([DEFAULT] graceful_shutdown_timeout); abandoning "
+                    "their calls, their messages go back to the queue", ", ".join(s.host for s in busy), grace)
+        transport.interrupt_calls()
+        deadline = time.monotonic() + UNWIND_TIME
+        for service in busy:
+            service.wait(deadline)
+    for service in services:
+        service.on_stop()
+        LOG.info("%s on host %s stopped", service.binary, service.host)
 
 
 def stop_on_signals() -> threading.Event:

@@ -5,6 +5,7 @@ scripts, talk through a real RabbitMQ broker and keep state in a real MariaDB se
 """
 
 import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -139,6 +140,38 @@ def test_compute_restarted_mid_build_fails_the_build_over_to_another_host(cloud_
     assert server["status"] == "ACTIVE"
     assert server["OS-EXT-SRV-ATTR:host"] == "cmp2"
     assert "restarted during the build" in cloud.log("cmp1-again")
+
+
+def test_a_compute_stops_within_its_grace_period_when_the_conductor_is_gone_and_loses_no_build(cloud_factory):
+    cloud = cloud_factory({"fake": {"spawn_delay": 1, "hosts": 4},
+                           "DEFAULT": {"graceful_shutdown_timeout": 3, "rpc_workers": 2}})
+    start_control_plane(cloud)
+    cloud.start("cmp", "ncloud-compute", host="cmp")
+    hosts = ["cmp", "cmp-2", "cmp-3", "cmp-4"]
+    cloud.wait_for_computes(hosts)
+    uuids = [cloud.boot(f"vm{n}") for n in range(24)]
+    wait_until(lambda: any(cloud.server(u)["OS-EXT-STS:task_state"] == "spawning" for u in uuids), 30,
+               what="a spawn in progress")
+    cloud.kill("conductor0", signal.SIGTERM)
+
+    # Its handlers are now blocked in calls to the conductor: the stop abandons them once the grace
+    # period is over (before, each of the eight consumers was waited for in turn, then the call's
+    # 60 s timeout).
+    compute = cloud.processes["cmp"]
+    started = time.monotonic()
+    cloud.kill("cmp", signal.SIGTERM)
+    assert compute.returncode == 0
+    assert time.monotonic() - started < 3 + 2 + 10
+    log = cloud.log("cmp")
+    assert "abandoning their calls, their messages go back to the queue" in log
+    assert "left for redelivery" in log
+
+    cloud.start("conductor-again", "ncloud-conductor", host="ctl0")
+    cloud.start("cmp-again", "ncloud-compute", host="cmp")
+    # Built before the stop, the fake driver's guests are gone with its process: those are SHUTOFF.
+    servers = cloud.wait_for_status(uuids, statuses=("ACTIVE", "SHUTOFF", "ERROR"), timeout=120)
+    assert {s["status"] for s in servers.values()} <= {"ACTIVE", "SHUTOFF"}, [s.get("fault") for s in servers.values()]
+    assert all(s["OS-EXT-STS:task_state"] is None for s in servers.values())
 
 
 def test_services_report_up_and_a_dead_one_goes_down(cloud_factory):
