@@ -5,7 +5,8 @@ headers), Nova-shaped error handling, and the route table. Resources live one pe
 `resources/`; what a server boot or delete does lives in `boot.py` and `delete.py`.
 
 Routes (all under /compute/v2.1 unless noted):
-    GET  /compute/, /compute/v2.1/        version documents (no token needed)
+    GET  /compute/, /compute/v2.1/, /compute/v2/   version documents (no token needed); /compute/v2/...
+                                          is the v2.0 API, served by the v2.1 routes at microversion 2.1
     GET  /healthcheck                     database and message bus reachable? (no token needed)
     GET, POST       /servers              GET /servers/detail     GET, DELETE /servers/{id}
     GET, POST       /flavors              GET /flavors/detail     GET, DELETE /flavors/{id}
@@ -58,6 +59,7 @@ def create_app(conf: Config, db: Database, transport: Transport) -> falcon.App:
     public = conf.api.public_endpoint
     app.add_route("/compute", versions.Versions(public))
     app.add_route(PREFIX, versions.Version(public))
+    app.add_route(middleware.LEGACY_V2_PREFIX, versions.LegacyVersion(public))
     app.add_route("/healthcheck", health.Health(db, transport))
 
     app.add_route(f"{PREFIX}/servers", servers.Servers(conf, db, transport))

@@ -8,8 +8,9 @@
 - `NoAuthMiddleware` is the `noauth2` development strategy: the token `user:project` is trusted
   as it stands. Version documents and the health check need no token, as in Nova.
 - `TokenAuthMiddleware` is the `keystone` strategy: Identity tokens, validated on every request.
-- `MicroversionMiddleware` accepts and ignores the requested microversion for now and says which
-  one was served, with `Vary`, on every versioned response.
+- `MicroversionMiddleware` decides the microversion of each Compute API request (api/microversion.py)
+  and says which one was served, with `Vary`. Requests under `/compute/v2/` (the v2.0 API, which has
+  no microversions) are served by the v2.1 code at 2.1, as Nova serves them.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import time
 
 import falcon
 
+from ncloud.daemons.api import microversion
 from ncloud.daemons.api.errors import Fault
 from ncloud.daemons.core.context import RequestContext, new_request_id
 
@@ -27,12 +29,7 @@ LOG = logging.getLogger(__name__)
 
 API_PREFIX = "/compute/v2.1"
 GLOBAL_REQUEST_ID = re.compile(r"req-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-MICROVERSION = "2.1"
-MICROVERSION_HEADERS = {
-    "OpenStack-API-Version": f"compute {MICROVERSION}",
-    "X-OpenStack-Nova-API-Version": MICROVERSION,
-}
-VARY = "OpenStack-API-Version, X-OpenStack-Nova-API-Version"
+LEGACY_V2_PREFIX = "/compute/v2"
 
 
 IMAGE_PREFIX = "/image/v2"
@@ -40,7 +37,8 @@ IMAGE_PREFIX = "/image/v2"
 
 def is_api_path(path: str) -> bool:
     """Paths that need a token: the Compute API beyond its version document, and the Image API."""
-    return (path.startswith(API_PREFIX + "/") and path != API_PREFIX + "/") or path.startswith(IMAGE_PREFIX + "/")
+    return ((path.startswith(API_PREFIX + "/") and path != API_PREFIX + "/") or path.startswith(IMAGE_PREFIX + "/")
+            or (path.startswith(LEGACY_V2_PREFIX + "/") and path != LEGACY_V2_PREFIX + "/"))
 
 
 class RequestContextMiddleware:
@@ -114,9 +112,23 @@ class TokenAuthMiddleware:
         ctx.roles = identity.role_names
 
 
+def is_compute_path(path: str) -> bool:
+    return path == API_PREFIX or path.startswith(API_PREFIX + "/")
+
+
 class MicroversionMiddleware:
+    """After authentication, as in Nova: a request without a valid token is a 401 whatever it asks."""
+
+    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        req.context.version = microversion.DEFAULT_VERSION
+        if req.path.startswith(LEGACY_V2_PREFIX + "/") and req.path != LEGACY_V2_PREFIX + "/":
+            req.path = API_PREFIX + req.path[len(LEGACY_V2_PREFIX):]
+            req.context.legacy_v2 = True
+            return
+        if is_compute_path(req.path):
+            req.context.version = microversion.negotiate(req)
+            req.context.announce = True
+
     def process_response(self, req: falcon.Request, resp: falcon.Response, resource, req_succeeded: bool) -> None:
-        if req.path == API_PREFIX or req.path.startswith(API_PREFIX + "/"):
-            for name, value in MICROVERSION_HEADERS.items():
-                resp.set_header(name, value)
-            resp.append_header("Vary", VARY)
+        if getattr(req.context, "announce", False):
+            microversion.announce(resp, req.context.version)

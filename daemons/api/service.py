@@ -160,12 +160,16 @@ class ServiceRecord:
 
 
 class APIService:
-    """The API server and its services row, started and stopped together."""
+    """The API server and its services row, started and stopped together (the life cycle of
+    core/service.py's `Service`, which `stop_services` drives)."""
+
+    binary = BINARY
 
     def __init__(self, conf: config.Config, db: Database, transport: rpc.Transport, sockets: list | None = None):
         self.conf, self.db, self.transport = conf, db, transport
         self.server = APIServer(conf, db, transport, sockets=sockets)
         self.record = ServiceRecord(conf, db)
+        self.host = self.record.host
 
     def start(self) -> None:
         # One database connection and one publisher per request thread, opened before the first
@@ -178,6 +182,14 @@ class APIService:
     def stop(self) -> None:
         self.record.stop()
         self.server.stop()
+
+    request_stop = stop  # waitress finishes the requests in progress as it closes
+
+    def wait(self, deadline: float) -> bool:
+        return True
+
+    def on_stop(self) -> None:
+        pass
 
 
 def run(argv: list[str] | None = None, sockets: list | None = None) -> None:

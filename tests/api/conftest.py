@@ -107,15 +107,18 @@ def api(conf, db, transport, conductor, compute):
 
 
 class Api:
-    """The test client with a token per call: `api.get("/servers", token=ALICE)`."""
+    """The test client with a token and microversion per call: `api.get("/servers", token=ALICE, version="2.47")`."""
 
     def __init__(self, client: testing.TestClient):
         self.client = client
 
-    def request(self, method: str, path: str, token: str | None = ALICE, headers: dict | None = None, **kwargs):
+    def request(self, method: str, path: str, token: str | None = ALICE, headers: dict | None = None,
+                version: str | None = None, **kwargs):
         headers = dict(headers or {})
         if token:
             headers["X-Auth-Token"] = token
+        if version:
+            headers["OpenStack-API-Version"] = f"compute {version}"
         full = path if path.startswith(("/compute", "/healthcheck")) or path == "/" else BASE + path
         return self.client.simulate_request(method, full, headers=headers, **kwargs)
 
@@ -127,6 +130,9 @@ class Api:
 
     def delete(self, path: str, **kwargs):
         return self.request("DELETE", path, **kwargs)
+
+    def put(self, path: str, **kwargs):
+        return self.request("PUT", path, **kwargs)
 
     def boot(self, name: str = "vm", token: str = ALICE, **server) -> str:
         body = {"server": {"name": name, "flavorRef": "1", "imageRef": IMAGE_ID, **server}}

@@ -5,25 +5,34 @@ from __future__ import annotations
 from falcon import testing
 
 from ncloud.daemons.api.app import create_app
+from ncloud.daemons.api.microversion import MAX_VERSION
 from ncloud.daemons.core import rpc
 from ncloud.daemons.core.db.session import Database
 from tests.api.conftest import Api
 
 
-def test_version_list_and_version_document_need_no_token(api):
+def test_version_list_and_version_documents_need_no_token(api):
     versions = api.get("/compute/", token=None)
     assert versions.status_code == 200
-    assert versions.json == {"versions": [{
-        "id": "v2.1", "status": "CURRENT", "version": "2.1", "min_version": "2.1",
-        "updated": "2013-07-23T11:33:21Z",
-        "links": [{"rel": "self", "href": "http://cloud.test:8774/compute/v2.1/"}]}]}
+    assert versions.json == {"versions": [
+        {"id": "v2.0", "status": "SUPPORTED", "version": "", "min_version": "", "updated": "2011-01-21T11:33:21Z",
+         "links": [{"rel": "self", "href": "http://cloud.test:8774/compute/v2/"}]},
+        {"id": "v2.1", "status": "CURRENT", "version": str(MAX_VERSION), "min_version": "2.1",
+         "updated": "2013-07-23T11:33:21Z",
+         "links": [{"rel": "self", "href": "http://cloud.test:8774/compute/v2.1/"}]}]}
     for path in ("/compute/v2.1/", "/compute/v2.1"):
         version = api.get(path, token=None)
         assert version.status_code == 200
         body = version.json["version"]
-        assert (body["id"], body["version"], body["min_version"], body["status"]) == ("v2.1", "2.1", "2.1", "CURRENT")
+        assert (body["id"], body["version"], body["min_version"], body["status"]) == (
+            "v2.1", str(MAX_VERSION), "2.1", "CURRENT")
         assert body["media-types"] == [{"base": "application/json",
                                         "type": "application/vnd.openstack.compute+json;version=2.1"}]
+    for path in ("/compute/v2/", "/compute/v2"):
+        legacy = api.get(path, token=None)
+        assert legacy.status_code == 200
+        assert legacy.json["version"]["id"] == "v2.0"
+        assert legacy.json["version"]["links"][0] == {"rel": "self", "href": "http://cloud.test:8774/compute/v2/"}
 
 
 def test_links_follow_the_request_url_when_no_public_endpoint_is_set(conf, db, transport, conductor):
