@@ -10,6 +10,7 @@ Routes (all under /compute/v2.1 unless noted):
     GET  /healthcheck                     database and message bus reachable? (no token needed)
     GET, POST       /servers              GET /servers/detail     GET, DELETE /servers/{id}
     GET, POST       /flavors              GET /flavors/detail     GET, DELETE /flavors/{id}
+    GET, POST /os-keypairs                GET, DELETE /os-keypairs/{name}
     GET  /os-services
     GET  /os-hypervisors, /os-hypervisors/detail, /os-hypervisors/{id}
 Identity v3 (identity/resources.py):
@@ -35,7 +36,7 @@ from ncloud.daemons.api.identity import limits as identity_limits
 from ncloud.daemons.api.identity import resources as identity
 from ncloud.daemons.api.image import resources as image
 from ncloud.daemons.api.image import schemas as image_schemas
-from ncloud.daemons.api.resources import flavors, health, hypervisors, servers, services, versions
+from ncloud.daemons.api.resources import flavors, health, hypervisors, keypairs, servers, services, versions
 from ncloud.daemons.core.config import Config
 from ncloud.daemons.core.db.session import Database
 from ncloud.daemons.core.identity.auth import Authenticator
@@ -109,8 +110,10 @@ def create_app(conf: Config, db: Database, transport: Transport) -> falcon.App:
     app.add_route(f"{image.PREFIX}/images/{{image_id}}/members/{{member_id}}", image.Member(conf, db))
     app.add_route(f"{image.PREFIX}/schemas/{{name}}", image_schemas.SchemaDocument())
 
+    app.add_route(f"{PREFIX}/os-keypairs", keypairs.KeyPairs(conf, db))
+    app.add_route(f"{PREFIX}/os-keypairs/{{name}}", keypairs.KeyPairItem(conf, db))
     app.add_route(f"{PREFIX}/os-services", services.Services(conf, db))
-    app.add_route(f"{PREFIX}/os-hypervisors", hypervisors.Hypervisors(conf, db))
-    app.add_route(f"{PREFIX}/os-hypervisors/detail", hypervisors.HypervisorsDetail(conf, db))
-    app.add_route(f"{PREFIX}/os-hypervisors/{{hypervisor_id}}", hypervisors.Hypervisor(conf, db))
+    app.add_route(f"{PREFIX}/os-hypervisors", hypervisors.Hypervisors(conf, db, transport))
+    app.add_route(f"{PREFIX}/os-hypervisors/detail", hypervisors.HypervisorsDetail(conf, db, transport))
+    app.add_route(f"{PREFIX}/os-hypervisors/{{hypervisor_id}}", hypervisors.Hypervisor(conf, db, transport))
     return app

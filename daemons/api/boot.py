@@ -30,7 +30,18 @@ from ncloud.daemons.conductor.rpcapi import ConductorAPI
 from ncloud.daemons.core import exception, instances, states
 from ncloud.daemons.core.config import Config
 from ncloud.daemons.core.context import RequestContext
-from ncloud.daemons.core.db.models import Flavor, Image, ImageMember, Instance, InstanceAction, RequestSpec, utcnow
+from ncloud.daemons.core.db.models import (
+    ComputeNode,
+    Flavor,
+    Image,
+    ImageMember,
+    Instance,
+    InstanceAction,
+    InstanceTag,
+    KeyPair,
+    RequestSpec,
+    utcnow,
+)
 from ncloud.daemons.core.db.session import Database
 
 LOG = logging.getLogger(__name__)
@@ -51,18 +62,26 @@ class Created:
 
 
 def create(conf: Config, db: Database, conductor: ConductorAPI, ctx: RequestContext, body: dict) -> Created:
+    """`body` has passed the schema of the request's microversion: only that version's keys are present."""
     server = body["server"]
     min_count, max_count = _counts(server)
     zone, force_host, force_node = _availability_zone(ctx, server.get("availability_zone"), conf)
+    destination = _requested_destination(ctx, server, force_host or force_node)
+    if server.get("hostname") and max_count > 1:
+        raise Fault(400, "Unable to set hostname when creating more than one server: each needs its own.")
     image_id = _image_id(server.get("imageRef"))
     flavor_id = _flavor_id(server["flavorRef"])
     hints = body.get("os:scheduler_hints") or body.get("OS-SCH-HNT:scheduler_hints") or {}
     reservation_id = "r-" + random_string(_UID_CHARS, 8)
     uuids = [str(uuidlib.uuid4()) for _ in range(max_count)]
 
+    tags = list(dict.fromkeys(server.get("tags") or ()))
     with db.writer() as session:
         flavor, image = _flavor_and_image(session, flavor_id, image_id, ctx)
         _check_image_fits(flavor, image)
+        key_data = _key_data(session, ctx, server.get("key_name"))
+        if destination:
+            _check_destination(session, destination)
         snapshot = flavor_snapshot(flavor)
         spec = {
             "flavor": snapshot,
@@ -77,18 +96,21 @@ def create(conf: Config, db: Database, conductor: ConductorAPI, ctx: RequestCont
             "retry": {"num_attempts": 0, "hosts": []},
             "scheduler_hints": hints,
         }
+        if destination:
+            spec["requested_destination"] = destination
         now = utcnow()
         rows = []
         for index, uuid in enumerate(uuids):
             name = server["name"] if max_count == 1 else f"{server['name']}-{index + 1}"
             rows.append(dict(
                 uuid=uuid, project_id=ctx.project_id, user_id=ctx.user_id, display_name=name,
-                hostname=hostname_for(name, uuid), description=server.get("description"),
+                hostname=server.get("hostname") or hostname_for(name, uuid), description=server.get("description"),
                 reservation_id=reservation_id, launch_index=index, image_ref=image.id,
                 instance_type_id=flavor.id, flavor=snapshot, vcpus=flavor.vcpus, memory_mb=flavor.memory_mb,
                 root_gb=flavor.root_gb, ephemeral_gb=flavor.ephemeral_gb, vm_state=states.BUILDING,
                 task_state=states.SCHEDULING, task_started_at=now, power_state=states.NOSTATE, host=None, node=None,
-                availability_zone=zone, key_name=server.get("key_name"), user_data=server.get("user_data"),
+                availability_zone=zone, key_name=server.get("key_name"), key_data=key_data,
+                user_data=server.get("user_data"), trusted_certs=server.get("trusted_image_certificates"),
                 config_drive=to_bool(server.get("config_drive", False), "config_drive"),
                 metadata_=dict(server.get("metadata") or {}), created_at=now))
         # Core statements on the session's connection rather than ORM objects and the ORM
@@ -100,6 +122,9 @@ def create(conf: Config, db: Database, conductor: ConductorAPI, ctx: RequestCont
         connection.execute(_INSERT_ACTION, [
             {"action": "create", "instance_uuid": uuid, "request_id": ctx.request_id, "user_id": ctx.user_id,
              "project_id": ctx.project_id, "start_time": now} for uuid in uuids])
+        if tags:
+            connection.execute(insert(InstanceTag.__table__), [{"instance_uuid": uuid, "tag": tag}
+                                                                for uuid in uuids for tag in tags])
 
     try:
         conductor.build_instances(ctx, uuids, [{name: row.get(name) for name in instances.FIELDS} for row in rows],
@@ -174,6 +199,39 @@ def _availability_zone(ctx: RequestContext, requested: str | None,
     if zone and zone != conf.default.default_availability_zone:
         raise Fault(400, "The requested availability zone is not available")
     return zone or None, host or None, node or None
+
+
+def _requested_destination(ctx: RequestContext, server: dict, forced: bool) -> dict | None:
+    """2.74's `host` / `hypervisor_hostname`: where the scheduler must place the server, filters
+    still applied (unlike the forced `zone:host`, which skips them)."""
+    host, node = server.get("host"), server.get("hypervisor_hostname")
+    if not (host or node):
+        return None
+    policy.authorize(ctx, "compute:servers:create:requested_destination")
+    if forced:
+        raise Fault(400, "Requesting a host or hypervisor_hostname and forcing one through availability_zone "
+                         "(zone:host:node) cannot be combined.")
+    return {"host": host, "node": node}
+
+
+def _check_destination(session: Session, destination: dict) -> None:
+    host, node = destination["host"], destination["node"]
+    if host and session.scalar(select(ComputeNode.id).where(ComputeNode.host == host).limit(1)) is None:
+        raise Fault(400, f"Compute host {host} could not be found.")
+    if node and session.scalar(select(ComputeNode.id).where(
+            ComputeNode.hypervisor_hostname == node, *([ComputeNode.host == host] if host else []))) is None:
+        raise Fault(400, f"Compute node {node} could not be found.")
+
+
+def _key_data(session: Session, ctx: RequestContext, key_name: str | None) -> str | None:
+    """The public key of the caller's key pair `key_name`, kept with the server as it is now."""
+    if key_name is None:
+        return None
+    found = session.scalar(select(KeyPair.public_key).where(KeyPair.user_id == ctx.user_id,
+                                                            KeyPair.name == key_name))
+    if found is None:
+        raise Fault(400, "Invalid key_name provided.")
+    return found
 
 
 def _image_id(image_ref: str | None) -> str:

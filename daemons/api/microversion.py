@@ -42,7 +42,7 @@ class APIVersion(NamedTuple):
 
 
 MIN_VERSION = APIVersion(2, 1)
-MAX_VERSION = APIVersion(2, 1)
+MAX_VERSION = APIVersion(2, 100)
 DEFAULT_VERSION = MIN_VERSION
 
 

@@ -7,7 +7,9 @@ like `networks`, `accessIPv4` or `security_groups`).
 
 from __future__ import annotations
 
-from ncloud.daemons.api.validation import Schema
+import copy
+
+from ncloud.daemons.api.validation import Schema, Versioned
 
 MAX_INT = 0x7FFFFFFF
 
@@ -45,7 +47,14 @@ network = {
     "additionalProperties": False,
 }
 
-SERVER_CREATE = Schema({
+tag = {"type": "string", "minLength": 1, "maxLength": 60, "pattern": "^[^,/]*$"}
+MAX_TAGS = 50
+hostname = {"type": "string", "minLength": 2, "maxLength": 63, "pattern": "^[a-zA-Z0-9-._]*$"}
+fqdn = {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[a-zA-Z0-9-._]*$"}
+trusted_certs = {"type": ["array", "null"], "minItems": 1, "maxItems": 50, "uniqueItems": True,
+                 "items": {"type": "string", "minLength": 1}}
+
+_SERVER_V21 = {
     "type": "object",
     "properties": {
         "server": {
@@ -56,10 +65,8 @@ SERVER_CREATE = Schema({
                 "flavorRef": flavor_ref,
                 "adminPass": {"type": "string"},
                 "metadata": metadata,
-                # A list of networks or, as Nova accepts from 2.37 on, "auto" / "none". Accepted and
-                # not acted on until ncloud has networking.
-                "networks": {"oneOf": [{"type": "array", "items": network},
-                                       {"type": "string", "enum": ["none", "auto"]}]},
+                # Accepted and not acted on until ncloud has networking (the libvirt issue).
+                "networks": {"type": "array", "items": network},
                 "OS-DCF:diskConfig": disk_config,
                 "accessIPv4": {"type": "string", "format": "ipv4"},
                 "accessIPv6": {"type": "string", "format": "ipv6"},
@@ -74,7 +81,6 @@ SERVER_CREATE = Schema({
                     "items": {"type": "object", "properties": {"name": name}, "additionalProperties": False},
                 },
                 "user_data": {"type": "string", "format": "base64", "maxLength": 65535},
-                "description": description,
             },
             "required": ["name", "flavorRef"],
             "additionalProperties": False,
@@ -84,12 +90,50 @@ SERVER_CREATE = Schema({
     },
     "required": ["server"],
     "additionalProperties": False,
+}
+
+
+def _server_version(base: dict, add: dict | None = None, required: tuple[str, ...] = ()) -> dict:
+    """The create schema of one microversion: the previous one with `add` properties and `required`."""
+    derived = copy.deepcopy(base)
+    server = derived["properties"]["server"]
+    server["properties"].update(add or {})
+    server["required"] = server["required"] + list(required)
+    return derived
+
+
+_networks_237 = {"oneOf": [{"type": "array", "items": {**network, "properties": {
+    **network["properties"], "uuid": {"type": "string", "format": "uuid"}}}},
+                           {"type": "string", "enum": ["none", "auto"]}]}
+_networks_242 = {"oneOf": [{"type": "array", "items": {**network, "properties": {
+    **network["properties"], "uuid": {"type": "string", "format": "uuid"}, "tag": tag}}},
+                           {"type": "string", "enum": ["none", "auto"]}]}
+_SERVER_V219 = _server_version(_SERVER_V21, {"description": description})
+_SERVER_V232 = _server_version(_SERVER_V219, {"networks": {"type": "array", "items": {
+    **network, "properties": {**network["properties"], "tag": tag}}}})
+_SERVER_V237 = _server_version(_SERVER_V232, {"networks": _networks_237}, required=("networks",))
+_SERVER_V242 = _server_version(_SERVER_V237, {"networks": _networks_242})
+_SERVER_V252 = _server_version(_SERVER_V242, {"tags": {"type": "array", "items": tag, "maxItems": MAX_TAGS}})
+_SERVER_V263 = _server_version(_SERVER_V252, {"trusted_image_certificates": trusted_certs})
+_SERVER_V274 = _server_version(_SERVER_V263, {"host": fqdn, "hypervisor_hostname": fqdn})
+_SERVER_V290 = _server_version(_SERVER_V274, {"hostname": hostname})
+_SERVER_V294 = _server_version(_SERVER_V290, {"hostname": fqdn})
+
+# Not accepted at any version, as ncloud has no block storage and no file injection: `personality`
+# (2.1-2.56) and `block_device_mapping(_v2)` are refused as unknown keys (docs/compute-api.md).
+SERVER_CREATE = Versioned({
+    "2.1": Schema(_SERVER_V21), "2.19": Schema(_SERVER_V219), "2.32": Schema(_SERVER_V232),
+    "2.37": Schema(_SERVER_V237), "2.42": Schema(_SERVER_V242), "2.52": Schema(_SERVER_V252),
+    "2.63": Schema(_SERVER_V263), "2.74": Schema(_SERVER_V274), "2.90": Schema(_SERVER_V290),
+    "2.94": Schema(_SERVER_V294),
 })
 
+# Printable text (no control characters), as Nova's flavor descriptions.
+flavor_description = {"type": ["string", "null"], "minLength": 0, "maxLength": 65535, "format": "printable"}
 flavor_positive = {"type": ["integer", "string"], "pattern": "^[0-9]+$", "minimum": 1, "maximum": MAX_INT}
 flavor_non_negative = {"type": ["integer", "string"], "pattern": "^[0-9]+$", "minimum": 0, "maximum": MAX_INT}
 
-FLAVOR_CREATE = Schema({
+_FLAVOR_CREATE = {
     "type": "object",
     "properties": {
         "flavor": {
@@ -112,6 +156,16 @@ FLAVOR_CREATE = Schema({
             "additionalProperties": False,
         },
     },
+    "required": ["flavor"],
+    "additionalProperties": False,
+}
+_FLAVOR_CREATE_V255 = copy.deepcopy(_FLAVOR_CREATE)
+_FLAVOR_CREATE_V255["properties"]["flavor"]["properties"]["description"] = flavor_description
+FLAVOR_CREATE = Versioned({"2.1": Schema(_FLAVOR_CREATE), "2.55": Schema(_FLAVOR_CREATE_V255)})
+FLAVOR_UPDATE = Schema({
+    "type": "object",
+    "properties": {"flavor": {"type": "object", "properties": {"description": flavor_description},
+                              "required": ["description"], "additionalProperties": False}},
     "required": ["flavor"],
     "additionalProperties": False,
 })
@@ -149,8 +203,65 @@ SERVICE_LIST_QUERY = Schema({
     "additionalProperties": True,
 }, query=True)
 
-HYPERVISOR_LIST_QUERY = Schema({
-    "type": "object",
-    "properties": pagination,
-    "additionalProperties": True,
-}, query=True)
+_one_boolean = {"type": "array", "items": {**boolean, "type": "string"}}
+HYPERVISOR_LIST_QUERY = Versioned({
+    "2.1": Schema({"type": "object", "additionalProperties": True}, query=True),
+    "2.33": Schema({"type": "object", "properties": pagination, "additionalProperties": True}, query=True),
+    "2.53": Schema({"type": "object", "properties": {
+        **pagination, "with_servers": _one_boolean, "hypervisor_hostname_pattern": {
+            "type": "array", "items": {"type": "string", "minLength": 1, "maxLength": 255}}},
+        "additionalProperties": False}, query=True),
+})
+HYPERVISOR_SHOW_QUERY = Versioned({
+    "2.1": Schema({"type": "object", "additionalProperties": True}, query=True),
+    "2.53": Schema({"type": "object", "properties": {"with_servers": _one_boolean},
+                    "additionalProperties": False}, query=True),
+})
+
+
+# -- os-keypairs ---------------------------------------------------------------------------------
+# Names: letters, digits, space, "_" and "-"; from 2.92 also "@" and ".".
+_keypair_name = {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[a-zA-Z0-9 _-]+$"}
+_keypair_name_292 = {**_keypair_name, "pattern": "^[a-zA-Z0-9 _@.-]+$"}
+_keypair_type = {"type": "string", "enum": ["ssh", "x509"]}
+
+
+def _keypair_create(properties: dict, required: list[str]) -> Schema:
+    return Schema({
+        "type": "object",
+        "properties": {"keypair": {"type": "object", "properties": properties, "required": required,
+                                   "additionalProperties": False}},
+        "required": ["keypair"],
+        "additionalProperties": False,
+    })
+
+
+_keypair_v21 = {"name": _keypair_name, "public_key": {"type": "string"}}
+_keypair_v22 = {**_keypair_v21, "type": _keypair_type}
+_keypair_v210 = {**_keypair_v22, "user_id": {"type": "string"}}
+KEYPAIR_CREATE = Versioned({
+    "2.1": _keypair_create(_keypair_v21, ["name"]),
+    "2.2": _keypair_create(_keypair_v22, ["name"]),
+    "2.10": _keypair_create(_keypair_v210, ["name"]),
+    # Generation is gone: the client brings its public key.
+    "2.92": _keypair_create({**_keypair_v210, "name": _keypair_name_292}, ["name", "public_key"]),
+})
+
+
+def _query(properties: dict, strict: bool) -> Schema:
+    return Schema({"type": "object", "properties": properties, "additionalProperties": not strict}, query=True)
+
+
+_one_string = {"type": "array", "items": {"type": "string"}}
+_one_limit = {"type": "array", "items": {**non_negative_integer, "type": "string"}}
+KEYPAIR_LIST_QUERY = Versioned({
+    "2.1": _query({}, strict=False),
+    "2.10": _query({"user_id": _one_string}, strict=False),
+    "2.35": _query({"user_id": _one_string, "limit": _one_limit, "marker": _one_string}, strict=False),
+    "2.75": _query({"user_id": _one_string, "limit": _one_limit, "marker": _one_string}, strict=True),
+})
+KEYPAIR_ITEM_QUERY = Versioned({
+    "2.1": _query({}, strict=False),
+    "2.10": _query({"user_id": _one_string}, strict=False),
+    "2.75": _query({"user_id": _one_string}, strict=True),
+})

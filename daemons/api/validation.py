@@ -23,6 +23,7 @@ import jsonschema
 from jsonschema.exceptions import best_match
 
 from ncloud.daemons.api.errors import Fault
+from ncloud.daemons.api.microversion import APIVersion
 
 JSON_TYPES = ("application/json", "application/vnd.openstack.compute+json")
 MAX_BODY = 1024 * 1024  # user_data is at most 64 KiB; nothing legitimate comes near this
@@ -163,6 +164,18 @@ class Schema:
             # The query document is {name: [values]}: the parameter is the first path element.
             return f"Invalid input for query parameters {path[0]}. Value: {error.instance}. {error.message}"
         return f"Invalid input for field/attribute {path[-1]}. Value: {error.instance}. {error.message}"
+
+
+class Versioned:
+    """The schemas of one request across microversions, each from the version it starts at:
+    `Versioned({"2.1": A, "2.2": B}).validate(req.context.version, body)` uses B from 2.2 on."""
+
+    def __init__(self, by_version: dict[str, Schema]):
+        self.entries = sorted(((APIVersion.parse(start), schema) for start, schema in by_version.items()),
+                              reverse=True)
+
+    def validate(self, version: APIVersion, document: Any) -> None:
+        next(schema for start, schema in self.entries if start <= version).validate(document)
 
 
 def read_json(req: falcon.Request) -> Any:

@@ -10,8 +10,10 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
+from ncloud.daemons.api.microversion import APIVersion
 from ncloud.daemons.compute.rpcapi import BINARY as COMPUTE_BINARY
 from ncloud.daemons.core import states
 from ncloud.daemons.core.context import RequestContext
@@ -93,10 +95,49 @@ def _fault(fault: InstanceFault, ctx: RequestContext) -> dict:
     return body
 
 
-def server_detail(instance: Instance, urls: Urls, ctx: RequestContext, fault: InstanceFault | None,
-                  default_zone: str) -> dict:
+@dataclass
+class ServerPage:
+    """What a page of server bodies needs beyond the instances themselves, read in one query each
+    (resources/servers.py `page_of`): only what the request's microversion and policy show."""
+
+    faults: dict[str, InstanceFault] = field(default_factory=dict)
+    tags: dict[str, list[str]] = field(default_factory=dict)
+    host_status: dict[str, str] = field(default_factory=dict)  # host -> UP, DOWN, MAINTENANCE
+    specs: dict[str, dict] = field(default_factory=dict)  # uuid -> request spec (2.98 image properties, 2.100)
+    extended: bool = False  # OS-EXT-SRV-ATTR:* (admin by default)
+    show_host_status: bool = False
+    extra_specs: bool = True  # in the embedded flavor (2.47)
+
+
+def _flavor(instance: Instance, urls: Urls, version: APIVersion, page: ServerPage) -> dict:
+    flavor = instance.flavor or {}
+    if version < (2, 47):
+        flavor_id = flavor.get("flavorid", "")
+        return {"id": flavor_id, "links": urls.bookmark("flavors", flavor_id)}
+    body = {"vcpus": flavor.get("vcpus"), "ram": flavor.get("memory_mb"), "disk": flavor.get("root_gb"),
+            "ephemeral": flavor.get("ephemeral_gb", 0), "swap": flavor.get("swap") or 0,
+            "original_name": flavor.get("name")}
+    if page.extra_specs:
+        body["extra_specs"] = dict(flavor.get("extra_specs") or {})
+    return body
+
+
+def _image(instance: Instance, urls: Urls, version: APIVersion, page: ServerPage) -> dict | str:
+    if not instance.image_ref:
+        return ""  # booted from a volume
+    body: dict = {"id": instance.image_ref, "links": urls.bookmark("images", instance.image_ref)}
+    if version >= (2, 98):
+        properties = ((page.specs.get(instance.uuid) or {}).get("image") or {}).get("properties") or {}
+        body["properties"] = {key: value if value is None or isinstance(value, str) else json.dumps(value)
+                              for key, value in properties.items()}
+    return body
+
+
+def server_detail(instance: Instance, urls: Urls, ctx: RequestContext, default_zone: str, version: APIVersion,
+                  page: ServerPage, with_groups: bool = False) -> dict:
+    """A server as GET /servers/{id} and /servers/detail show it at `version` (`with_groups`: the
+    2.71 `server_groups`, which show, update and rebuild carry but the list does not)."""
     status = states.status_of(instance.vm_state, instance.task_state)
-    flavor_id = (instance.flavor or {}).get("flavorid", "")
     # A placed server is in its host's zone; an unplaced one only in the zone it asked for.
     zone = instance.availability_zone or (default_zone if instance.host else "")
     body = {
@@ -107,9 +148,8 @@ def server_detail(instance: Instance, urls: Urls, ctx: RequestContext, fault: In
         "user_id": instance.user_id,
         "metadata": instance.metadata_ or {},
         "hostId": host_id(instance.project_id, instance.host),
-        "image": ({"id": instance.image_ref, "links": urls.bookmark("images", instance.image_ref)}
-                  if instance.image_ref else ""),
-        "flavor": {"id": flavor_id, "links": urls.bookmark("flavors", flavor_id)},
+        "image": _image(instance, urls, version, page),
+        "flavor": _flavor(instance, urls, version, page),
         "created": isotime(instance.created_at),
         "updated": isotime(instance.updated_at or instance.created_at),
         "addresses": {},
@@ -130,10 +170,40 @@ def server_detail(instance: Instance, urls: Urls, ctx: RequestContext, fault: In
     }
     if status in PROGRESS_STATUSES:
         body["progress"] = instance.progress or 0
-    if ctx.is_admin:
+    if page.extended:
         body["OS-EXT-SRV-ATTR:host"] = instance.host
         body["OS-EXT-SRV-ATTR:hypervisor_hostname"] = instance.node
         body["OS-EXT-SRV-ATTR:instance_name"] = f"instance-{instance.id:08x}"
+        if version >= (2, 3):
+            body.update({
+                "OS-EXT-SRV-ATTR:reservation_id": instance.reservation_id,
+                "OS-EXT-SRV-ATTR:launch_index": instance.launch_index,
+                "OS-EXT-SRV-ATTR:kernel_id": "",
+                "OS-EXT-SRV-ATTR:ramdisk_id": "",
+                "OS-EXT-SRV-ATTR:root_device_name": None,
+                "OS-EXT-SRV-ATTR:user_data": instance.user_data,
+            })
+    if (page.extended and version >= (2, 3)) or version >= (2, 90):
+        body["OS-EXT-SRV-ATTR:hostname"] = instance.hostname
+    if version >= (2, 9):
+        body["locked"] = bool(instance.locked)
+    if version >= (2, 16) and page.show_host_status:
+        body["host_status"] = page.host_status.get(instance.host, "UNKNOWN") if instance.host else ""
+    if version >= (2, 19):
+        body["description"] = instance.description
+    if version >= (2, 26):
+        body["tags"] = page.tags.get(instance.uuid, [])
+    if version >= (2, 63):
+        body["trusted_image_certificates"] = instance.trusted_certs
+    if version >= (2, 71) and with_groups:
+        body["server_groups"] = []
+    if version >= (2, 73):
+        body["locked_reason"] = instance.locked_reason
+    if version >= (2, 96):
+        body["pinned_availability_zone"] = instance.availability_zone
+    if version >= (2, 100):
+        body["scheduler_hints"] = (page.specs.get(instance.uuid) or {}).get("scheduler_hints") or {}
+    fault = page.faults.get(instance.uuid)
     if fault is not None and status in FAULT_STATUSES:
         body["fault"] = _fault(fault, ctx)
     return body
@@ -141,31 +211,41 @@ def server_detail(instance: Instance, urls: Urls, ctx: RequestContext, fault: In
 
 # -- flavors ---------------------------------------------------------------------------------
 
-def flavor_summary(flavor: Flavor, urls: Urls) -> dict:
-    return {"id": flavor.flavorid, "name": flavor.name, "links": urls.links("flavors", flavor.flavorid)}
+def flavor_summary(flavor: Flavor, urls: Urls, version: APIVersion) -> dict:
+    body = {"id": flavor.flavorid, "name": flavor.name, "links": urls.links("flavors", flavor.flavorid)}
+    if version >= (2, 55):
+        body["description"] = flavor.description
+    return body
 
 
-def flavor_detail(flavor: Flavor, urls: Urls) -> dict:
-    return {
+def flavor_detail(flavor: Flavor, urls: Urls, version: APIVersion, extra_specs: bool = False) -> dict:
+    """`extra_specs`: shown from 2.61 to those the policy lets read them."""
+    body = {
         "id": flavor.flavorid,
         "name": flavor.name,
         "ram": flavor.memory_mb,
         "disk": flavor.root_gb,
         "vcpus": flavor.vcpus,
-        "swap": flavor.swap or "",
+        # Nova showed a swap of 0 as "" until 2.75.
+        "swap": flavor.swap or (0 if version >= (2, 75) else ""),
         "OS-FLV-EXT-DATA:ephemeral": flavor.ephemeral_gb,
         "OS-FLV-DISABLED:disabled": bool(flavor.disabled),
         "os-flavor-access:is_public": bool(flavor.is_public),
         "rxtx_factor": float(flavor.rxtx_factor if flavor.rxtx_factor is not None else 1.0),
         "links": urls.links("flavors", flavor.flavorid),
     }
+    if version >= (2, 55):
+        body["description"] = flavor.description
+    if version >= (2, 61) and extra_specs:
+        body["extra_specs"] = dict(flavor.extra_specs or {})
+    return body
 
 
 # -- services and hypervisors ----------------------------------------------------------------
 
-def service(row: Service, up: bool, default_zone: str) -> dict:
-    return {
-        "id": row.id,
+def service(row: Service, up: bool, default_zone: str, version: APIVersion) -> dict:
+    body = {
+        "id": row.uuid if version >= (2, 53) else row.id,
         "binary": row.binary,
         "host": row.host,
         "zone": default_zone if row.binary == COMPUTE_BINARY else "internal",
@@ -173,30 +253,44 @@ def service(row: Service, up: bool, default_zone: str) -> dict:
         "state": "up" if up else "down",
         "updated_at": strtime(row.last_seen_up or row.updated_at or row.created_at),
         "disabled_reason": row.disabled_reason,
-        "forced_down": bool(row.forced_down),
     }
+    if version >= (2, 11):
+        body["forced_down"] = bool(row.forced_down)
+    return body
 
 
-def hypervisor_summary(node: ComputeNode, service_row: Service | None, up: bool) -> dict:
-    return {
-        "id": node.id,
+def hypervisor_summary(node: ComputeNode, service_row: Service | None, up: bool, version: APIVersion,
+                       servers: list[dict] | None = None) -> dict:
+    """`servers`: the node's servers when the request asked `with_servers` (2.53), else None."""
+    body = {
+        "id": node.uuid if version >= (2, 53) else node.id,
         "hypervisor_hostname": node.hypervisor_hostname,
         "state": "up" if up else "down",
         "status": "disabled" if service_row is None or service_row.disabled else "enabled",
     }
+    # Before 2.75 a node without servers had no `servers` key at all.
+    if servers is not None and (servers or version >= (2, 75)):
+        body["servers"] = servers
+    return body
 
 
-def hypervisor_detail(node: ComputeNode, service_row: Service | None, up: bool, capacity: dict) -> dict:
-    """`capacity`: totals and usage from the node's resource provider (see resources/hypervisors)."""
-    body = hypervisor_summary(node, service_row, up)
-    body.update(capacity)
+def hypervisor_detail(node: ComputeNode, service_row: Service | None, up: bool, capacity: dict,
+                      version: APIVersion, servers: list[dict] | None = None, uptime: str | None = None) -> dict:
+    """`capacity`: totals and usage from the node's resource provider (see resources/hypervisors),
+    shown until 2.88, which replaced them with the host's `uptime`."""
+    body = hypervisor_summary(node, service_row, up, version, servers)
+    if version < (2, 88):
+        body.update(capacity)
+        body["current_workload"] = 0
+        body["cpu_info"] = node.cpu_info or {} if version >= (2, 28) else json.dumps(node.cpu_info or {})
+    else:
+        body["uptime"] = uptime
     body.update({
         "hypervisor_type": node.hypervisor_type,
         "hypervisor_version": node.hypervisor_version,
         "host_ip": node.host_ip,
-        "current_workload": 0,
-        "cpu_info": json.dumps(node.cpu_info or {}),
-        "service": {"host": node.host, "id": service_row.id if service_row else None,
+        "service": {"host": node.host,
+                    "id": (service_row.uuid if version >= (2, 53) else service_row.id) if service_row else None,
                     "disabled_reason": service_row.disabled_reason if service_row else None},
     })
     return body

@@ -152,6 +152,9 @@ class ComputeManager:
         return output
 
     # -- host --------------------------------------------------------------------------------
+    def get_host_uptime(self, ctx: RequestContext) -> str:
+        return self.driver.get_host_uptime()
+
     def report_resources(self) -> None:
         """Tell the conductor what this node offers (its resource provider inventory)."""
         resources = self.driver.host_resources()

@@ -29,5 +29,8 @@ class ComputeAPI:
     def get_console_output(self, ctx: RequestContext, host: str, instance: dict, length: int | None) -> str:
         return self._host(host).call(ctx, "get_console_output", instance=instance, length=length)
 
+    def get_host_uptime(self, ctx: RequestContext, host: str, timeout: float = 5.0) -> str:
+        return self.client.prepare(server=host, timeout=timeout).call(ctx, "get_host_uptime")
+
     def ping(self, ctx: RequestContext, host: str, timeout: float = 5.0) -> dict:
         return self.client.prepare(server=host, timeout=timeout).call(ctx, "ping")

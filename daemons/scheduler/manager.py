@@ -87,8 +87,13 @@ class SchedulerManager:
                                     if name)
                 return [], [f"the requested {wanted} is not a known compute node"]
             return remaining, []
-        remaining = list(hosts)
         story = [f"{len(hosts)} compute host(s) known"]
+        wanted = spec.get("requested_destination")
+        if wanted:  # 2.74's host / hypervisor_hostname: only there, and only if the filters agree
+            hosts = [host for host in hosts if (not wanted.get("host") or host.host == wanted["host"])
+                     and (not wanted.get("node") or host.nodename == wanted["node"])]
+            story.append(f"{len(hosts)} of them the requested destination")
+        remaining = list(hosts)
         for host_filter in self.filters:
             reasons: Counter = Counter()
             passed = []

@@ -49,6 +49,9 @@ class Recorder:
     def terminate_instance(self, ctx, instance):
         self._record("terminate_instance", ctx, {"instance": instance})
 
+    def get_host_uptime(self, ctx):
+        return " 10:00:00 up 3 days,  2:00,  load average: 0.10, 0.20, 0.30"
+
     def wait_for(self, method: str, predicate, timeout: float = 5.0) -> tuple[dict, dict]:
         """The first `method` message whose arguments satisfy `predicate`: (context, args)."""
         def found():

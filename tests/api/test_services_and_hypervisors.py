@@ -15,7 +15,7 @@ def test_os_services_lists_every_service_with_zone_status_and_state(api, db):
     compute_id = add_service(db, "cmp-1")
     add_service(db, "cmp-2", alive=False, disabled=True)
     add_service(db, "ctl", binary="ncloud-conductor")
-    services = api.get("/os-services", token=ADMIN).json["services"]
+    services = api.get("/os-services", token=ADMIN, version="2.11").json["services"]
     assert [(s["binary"], s["host"], s["zone"], s["status"], s["state"]) for s in services] == [
         ("ncloud-compute", "cmp-1", "nova", "enabled", "up"),
         ("ncloud-compute", "cmp-2", "nova", "disabled", "down"),
@@ -26,6 +26,7 @@ def test_os_services_lists_every_service_with_zone_status_and_state(api, db):
     assert first["id"] == compute_id and first["forced_down"] is False and first["disabled_reason"] is None
     assert services[1]["disabled_reason"] == "maintenance"
     assert len(first["updated_at"]) == len("2012-10-29T13:42:02.000000")
+    assert "forced_down" not in api.get("/os-services", token=ADMIN).json["services"][0]  # before 2.11
 
 
 def test_os_services_filters_by_host_and_binary(api, db):

@@ -51,9 +51,13 @@ class _Base:
         max_limit = self.conf.api.max_limit
         limit = min(int(validation.last(params, "limit", str(max_limit))), max_limit)
         flavors = flavors[:limit]
-        urls = self.urls(req)
-        view = views.flavor_detail if detail else views.flavor_summary
-        body: dict = {"flavors": [view(flavor, urls) for flavor in flavors]}
+        urls, version = self.urls(req), req.context.version
+        if detail:
+            extra_specs = _may_read_extra_specs(ctx)
+            shown = [views.flavor_detail(flavor, urls, version, extra_specs) for flavor in flavors]
+        else:
+            shown = [views.flavor_summary(flavor, urls, version) for flavor in flavors]
+        body: dict = {"flavors": shown}
         if limit and len(flavors) == limit:
             body["flavors_links"] = urls.next_link("flavors/detail" if detail else "flavors", params,
                                                    flavors[-1].flavorid)
@@ -70,7 +74,7 @@ class Flavors(_Base):
         ctx: RequestContext = req.context.ctx
         policy.authorize(ctx, "os_compute_api:os-flavor-manage:create")
         body = validation.read_json(req)
-        schemas.FLAVOR_CREATE.validate(body)
+        schemas.FLAVOR_CREATE.validate(req.context.version, body)
         spec = body["flavor"]
         flavorid = str(spec["id"]) if spec.get("id") is not None else str(uuid.uuid4())
         flavor = Flavor(
@@ -78,7 +82,7 @@ class Flavors(_Base):
             root_gb=int(spec["disk"]), ephemeral_gb=int(spec.get("OS-FLV-EXT-DATA:ephemeral", 0)),
             swap=int(spec.get("swap", 0)), rxtx_factor=float(spec.get("rxtx_factor", 1.0)),
             is_public=validation.to_bool(spec.get("os-flavor-access:is_public", True), "is_public"),
-            disabled=False, extra_specs={})
+            disabled=False, extra_specs={}, description=spec.get("description"))
         try:
             with self.db.writer() as session:
                 if session.scalars(select(Flavor.id).where(Flavor.name == flavor.name)).first() is not None:
@@ -89,7 +93,8 @@ class Flavors(_Base):
         except sa_exc.IntegrityError:
             # Another request created the same name or id between our check and our insert.
             raise Fault(409, f"Flavor {flavor.name} ({flavorid}) already exists.") from None
-        resp.media = {"flavor": views.flavor_detail(flavor, self.urls(req))}
+        resp.media = {"flavor": views.flavor_detail(flavor, self.urls(req), req.context.version,
+                                                    _may_read_extra_specs(ctx))}
 
 
 class FlavorsDetail(_Base):
@@ -100,18 +105,36 @@ class FlavorsDetail(_Base):
 
 
 class FlavorItem(_Base):
-    """GET /flavors/{id} and DELETE /flavors/{id} (admin)."""
+    """GET /flavors/{id}, PUT /flavors/{id} (admin, 2.55: the description only) and DELETE (admin)."""
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, flavor_id: str) -> None:
         with self.db.reader() as session:
             flavor = _get(session, flavor_id)
-        resp.media = {"flavor": views.flavor_detail(flavor, self.urls(req))}
+        resp.media = {"flavor": views.flavor_detail(flavor, self.urls(req), req.context.version,
+                                                    _may_read_extra_specs(req.context.ctx))}
+
+    def on_put(self, req: falcon.Request, resp: falcon.Response, flavor_id: str) -> None:
+        if req.context.version < (2, 55):
+            raise Fault(404, "The resource could not be found.")  # as Nova answers a method newer than the request
+        ctx: RequestContext = req.context.ctx
+        policy.authorize(ctx, "os_compute_api:os-flavor-manage:update")
+        body = validation.read_json(req)
+        schemas.FLAVOR_UPDATE.validate(body)
+        with self.db.writer() as session:
+            flavor = _get(session, flavor_id)
+            flavor.description = body["flavor"]["description"]
+        resp.media = {"flavor": views.flavor_detail(flavor, self.urls(req), req.context.version,
+                                                    _may_read_extra_specs(ctx))}
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, flavor_id: str) -> None:
         policy.authorize(req.context.ctx, "os_compute_api:os-flavor-manage:delete")
         with self.db.writer() as session:
             session.delete(_get(session, flavor_id))
         resp.status = 202
+
+
+def _may_read_extra_specs(ctx: RequestContext) -> bool:
+    return policy.allowed(ctx, "os_compute_api:os-flavor-extra-specs:index")
 
 
 def _get(session, flavor_id: str) -> Flavor:

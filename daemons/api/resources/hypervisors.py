@@ -4,10 +4,16 @@ A hypervisor is a row of `compute_nodes`; whether it is up and enabled comes fro
 `ncloud-compute` service, and its capacity and usage from its resource provider (same uuid as the
 node, or failing that the same name), the figures the scheduler claims against. Used memory and
 disk include what the provider reserves for the host, as Nova counts them. A page is a fixed
-handful of queries however many nodes there are.
+handful of queries however many nodes there are; from 2.88, which shows each host's uptime instead
+of its figures, also one RPC call per node that is up.
+
+Per microversion: 2.28 `cpu_info` as an object; 2.33 paging; 2.53 uuids as ids, `with_servers`
+and `hypervisor_hostname_pattern`; 2.75 `servers` even when empty; 2.88 `uptime` for the figures.
 """
 
 from __future__ import annotations
+
+import logging
 
 import falcon
 from sqlalchemy import func, or_, select
@@ -15,19 +21,28 @@ from sqlalchemy import func, or_, select
 from ncloud.daemons.api import policy, schemas, validation
 from ncloud.daemons.api import views as api_views
 from ncloud.daemons.api.errors import Fault
+from ncloud.daemons.api.microversion import APIVersion
 from ncloud.daemons.compute.rpcapi import BINARY as COMPUTE_BINARY
-from ncloud.daemons.core import placement, servicegroup
+from ncloud.daemons.compute.rpcapi import ComputeAPI
+from ncloud.daemons.core import exception, placement, servicegroup
 from ncloud.daemons.core.config import Config
 from ncloud.daemons.core.db.models import ComputeNode, Instance, ResourceProvider, Service, utcnow
 from ncloud.daemons.core.db.session import Database
+from ncloud.daemons.core.rpc import Transport
+
+LOG = logging.getLogger(__name__)
+UPTIME_TIMEOUT = 5.0  # seconds a compute gets to tell its uptime
 
 
 class _Base:
-    def __init__(self, conf: Config, db: Database):
+    def __init__(self, conf: Config, db: Database, transport: Transport):
         self.conf = conf
         self.db = db
+        self.compute = ComputeAPI(transport)
 
-    def render(self, nodes: list[ComputeNode], session, detail: bool) -> list[dict]:
+    def render(self, req: falcon.Request, nodes: list[ComputeNode], session, detail: bool,
+               with_servers: bool) -> list[dict]:
+        version: APIVersion = req.context.version
         hosts = {node.host for node in nodes}
         services = {row.host: row for row in session.scalars(
             select(Service).where(Service.binary == COMPUTE_BINARY, Service.host.in_(hosts)))} if hosts else {}
@@ -38,50 +53,113 @@ class _Base:
             service = services.get(node.host)
             return service is not None and servicegroup.is_up(service, down_time, now)
 
-        if not detail:
-            return [api_views.hypervisor_summary(node, services.get(node.host), up(node)) for node in nodes]
-        capacities = _capacities(session, nodes)
-        return [api_views.hypervisor_detail(node, services.get(node.host), up(node), capacities[node.id])
-                for node in nodes]
+        servers = _servers(session, nodes) if with_servers else {}
 
-    def page(self, req: falcon.Request, detail: bool) -> list[dict]:
+        def servers_of(node: ComputeNode) -> list[dict] | None:
+            return servers.get(node.hypervisor_hostname, []) if with_servers else None
+
+        if not detail:
+            return [api_views.hypervisor_summary(node, services.get(node.host), up(node), version, servers_of(node))
+                    for node in nodes]
+        capacities = _capacities(session, nodes) if version < (2, 88) else {}
+        return [api_views.hypervisor_detail(
+            node, services.get(node.host), up(node), capacities.get(node.id, {}), version, servers_of(node),
+            self._uptime(req, node) if version >= (2, 88) and up(node) else None) for node in nodes]
+
+    def _uptime(self, req: falcon.Request, node: ComputeNode) -> str | None:
+        """The host's uptime, asked of its compute service (None when it does not answer in time)."""
+        try:
+            return self.compute.get_host_uptime(req.context.ctx, node.host, timeout=UPTIME_TIMEOUT)
+        except exception.NcloudError as error:  # no answer in time, or a driver that cannot tell
+            LOG.warning("no uptime from %s: %s", node.host, error)
+            return None
+
+    def page(self, req: falcon.Request, detail: bool) -> dict:
+        version: APIVersion = req.context.version
         params = validation.query(req)
-        schemas.HYPERVISOR_LIST_QUERY.validate(params)
-        max_limit = self.conf.api.max_limit
-        limit = min(int(validation.last(params, "limit", str(max_limit))), max_limit)
-        marker = validation.last(params, "marker")
+        schemas.HYPERVISOR_LIST_QUERY.validate(version, params)
         query = select(ComputeNode).order_by(ComputeNode.id)
-        if marker:
-            marker_id = validation.integer_id(marker)
-            if marker_id is None:
-                raise Fault(400, f"Marker {marker} could not be found.")
-            query = query.where(ComputeNode.id > marker_id)
+        pattern = validation.last(params, "hypervisor_hostname_pattern")
+        if pattern is not None:
+            if "limit" in params or "marker" in params:
+                raise Fault(400, "Paging over hypervisors with the hypervisor_hostname_pattern query parameter is "
+                                 "not supported.")
+            query = query.where(ComputeNode.hypervisor_hostname.contains(pattern, autoescape=True))
+        # Paging from 2.33 (by id, by uuid from 2.53); before, every node in one answer.
+        limit = None
         with self.db.reader() as session:
-            nodes = list(session.scalars(query.limit(limit))) if limit else []
-            return self.render(nodes, session, detail)
+            if version >= (2, 33):
+                max_limit = self.conf.api.max_limit
+                limit = min(int(validation.last(params, "limit", str(max_limit))), max_limit)
+                marker = validation.last(params, "marker")
+                if marker:
+                    query = query.where(ComputeNode.id > _marker_id(session, marker, version))
+                query = query.limit(limit)
+            nodes = list(session.scalars(query)) if limit != 0 else []
+            with_servers = version >= (2, 53) and validation.to_bool(
+                validation.last(params, "with_servers", "false"), "with_servers")
+            if pattern is not None and not nodes:
+                raise Fault(404, f"No hypervisor matching '{pattern}' could be found.")
+            body: dict = {"hypervisors": self.render(req, nodes, session, detail, with_servers)}
+        if limit and len(nodes) == limit:
+            urls = api_views.Urls.for_request(req, self.conf.api.public_endpoint)
+            last = nodes[-1].uuid if version >= (2, 53) else str(nodes[-1].id)
+            body["hypervisors_links"] = urls.next_link("os-hypervisors/detail" if detail else "os-hypervisors",
+                                                       params, last)
+        return body
 
 
 class Hypervisors(_Base):
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         policy.authorize(req.context.ctx, "os_compute_api:os-hypervisors:list")
-        resp.media = {"hypervisors": self.page(req, detail=False)}
+        resp.media = self.page(req, detail=False)
 
 
 class HypervisorsDetail(_Base):
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         policy.authorize(req.context.ctx, "os_compute_api:os-hypervisors:list-detail")
-        resp.media = {"hypervisors": self.page(req, detail=True)}
+        resp.media = self.page(req, detail=True)
 
 
 class Hypervisor(_Base):
     def on_get(self, req: falcon.Request, resp: falcon.Response, hypervisor_id: str) -> None:
         policy.authorize(req.context.ctx, "os_compute_api:os-hypervisors:show")
+        version: APIVersion = req.context.version
+        params = validation.query(req)
+        schemas.HYPERVISOR_SHOW_QUERY.validate(version, params)
+        with_servers = version >= (2, 53) and validation.to_bool(
+            validation.last(params, "with_servers", "false"), "with_servers")
         with self.db.reader() as session:
-            node_id = validation.integer_id(hypervisor_id)
-            node = session.get(ComputeNode, node_id) if node_id is not None else None
+            node = _node(session, hypervisor_id, version)
             if node is None:
                 raise Fault(404, f"Hypervisor with ID '{hypervisor_id}' could not be found.")
-            resp.media = {"hypervisor": self.render([node], session, detail=True)[0]}
+            resp.media = {"hypervisor": self.render(req, [node], session, True, with_servers)[0]}
+
+
+def _node(session, ident: str, version: APIVersion) -> ComputeNode | None:
+    """A node by its public id: the row id before 2.53, the uuid from 2.53."""
+    if version >= (2, 53):
+        return session.scalars(select(ComputeNode).where(ComputeNode.uuid == ident)).first()
+    node_id = validation.integer_id(ident)
+    return session.get(ComputeNode, node_id) if node_id is not None else None
+
+
+def _marker_id(session, marker: str, version: APIVersion) -> int:
+    node = _node(session, marker, version)
+    if node is None:
+        raise Fault(400, f"Marker {marker} could not be found.")
+    return node.id
+
+
+def _servers(session, nodes: list[ComputeNode]) -> dict[str, list[dict]]:
+    """`with_servers`: each node's servers as {uuid, name}, in one query."""
+    found: dict[str, list[dict]] = {}
+    for node, uuid, name in session.execute(
+            select(Instance.node, Instance.uuid, Instance.display_name)
+            .where(Instance.deleted.is_(False), Instance.node.in_([n.hypervisor_hostname for n in nodes]))
+            .order_by(Instance.id)):
+        found.setdefault(node, []).append({"uuid": uuid, "name": name})
+    return found
 
 
 def _capacities(session, nodes: list[ComputeNode]) -> dict[int, dict]:

@@ -17,12 +17,14 @@ from sqlalchemy.orm import Session, load_only
 
 from ncloud.daemons.api import boot, delete, policy, schemas, validation, views
 from ncloud.daemons.api.errors import Fault
+from ncloud.daemons.api.microversion import APIVersion
+from ncloud.daemons.compute.rpcapi import BINARY as COMPUTE_BINARY
 from ncloud.daemons.compute.rpcapi import ComputeAPI
 from ncloud.daemons.conductor.rpcapi import ConductorAPI
-from ncloud.daemons.core import instances, states
+from ncloud.daemons.core import instances, servicegroup, states
 from ncloud.daemons.core.config import Config
 from ncloud.daemons.core.context import RequestContext
-from ncloud.daemons.core.db.models import Instance
+from ncloud.daemons.core.db.models import Instance, InstanceTag, RequestSpec, Service
 from ncloud.daemons.core.db.session import Database
 from ncloud.daemons.core.rpc import Transport
 
@@ -61,7 +63,7 @@ class Servers(_Base):
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         policy.authorize(req.context.ctx, "os_compute_api:servers:create")
         body = validation.read_json(req)
-        schemas.SERVER_CREATE.validate(body)
+        schemas.SERVER_CREATE.validate(req.context.version, body)
         created = boot.create(self.conf, self.db, self.conductor, req.context.ctx, body)
         resp.status = 202
         if created.return_reservation_id:
@@ -80,10 +82,10 @@ class ServersDetail(_Base):
         ctx: RequestContext = req.context.ctx
         policy.authorize(ctx, "os_compute_api:servers:detail")
         urls = self.urls(req)
-        params, rows, faults = _list(self.conf, self.db, req, "os_compute_api:servers:detail:get_all_tenants",
-                                     with_faults=True)
-        zone = self.conf.default.default_availability_zone
-        body = {"servers": [views.server_detail(row, urls, ctx, faults.get(row.uuid), zone) for row in rows]}
+        params, rows, page = _list(self.conf, self.db, req, "os_compute_api:servers:detail:get_all_tenants",
+                                   detail=True)
+        zone, version = self.conf.default.default_availability_zone, req.context.version
+        body = {"servers": [views.server_detail(row, urls, ctx, zone, version, page) for row in rows]}
         _add_next_link(body, urls, "servers/detail", params, rows, self.conf.api.max_limit)
         resp.media = body
 
@@ -100,11 +102,10 @@ class Server(_Base):
         with self.db.reader() as session:
             row = instances.get(session, server_id, project_id=None if ctx.is_admin else ctx.project_id)
             policy.authorize(ctx, "os_compute_api:servers:show", {"project_id": row.project_id})
-            fault = None
-            if row.vm_state == states.ERROR:
-                fault = instances.latest_faults(session, [row.uuid]).get(row.uuid)
+            page = page_of(session, [row], ctx, req.context.version, self.conf.default.service_down_time)
         zone = self.conf.default.default_availability_zone
-        resp.media = {"server": views.server_detail(row, self.urls(req), ctx, fault, zone)}
+        resp.media = {"server": views.server_detail(row, self.urls(req), ctx, zone, req.context.version, page,
+                                                    with_groups=True)}
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, server_id: str) -> None:
         delete.delete(self.conf, self.db, self.compute, req.context.ctx, server_id)
@@ -117,10 +118,37 @@ _LIST_COLUMNS = (Instance.id, Instance.uuid, Instance.display_name, Instance.cre
 _DETAIL_COLUMNS = _LIST_COLUMNS + (
     Instance.project_id, Instance.user_id, Instance.metadata_, Instance.host, Instance.node, Instance.image_ref,
     Instance.flavor, Instance.updated_at, Instance.progress, Instance.availability_zone, Instance.config_drive,
-    Instance.key_name, Instance.launched_at, Instance.terminated_at, Instance.task_state, Instance.power_state)
+    Instance.key_name, Instance.launched_at, Instance.terminated_at, Instance.task_state, Instance.power_state,
+    Instance.locked, Instance.locked_reason, Instance.description, Instance.trusted_certs, Instance.hostname,
+    Instance.reservation_id, Instance.launch_index)
 
 
-def _list(conf: Config, db: Database, req: falcon.Request, all_tenants_rule: str, with_faults: bool = False):
+def page_of(session: Session, rows: list[Instance], ctx: RequestContext, version: APIVersion,
+            down_time: float) -> views.ServerPage:
+    """Everything server bodies at `version` show beyond the rows: one query per kind, none unasked."""
+    page = views.ServerPage(
+        extended=policy.allowed(ctx, "os_compute_api:os-extended-server-attributes"),
+        show_host_status=version >= (2, 16) and policy.allowed(ctx, "os_compute_api:servers:show:host_status"),
+        extra_specs=policy.allowed(ctx, "os_compute_api:os-flavor-extra-specs:index"))
+    page.faults = instances.latest_faults(session, [row.uuid for row in rows if row.vm_state == states.ERROR])
+    uuids = [row.uuid for row in rows]
+    if version >= (2, 26) and uuids:
+        for uuid, tag in session.execute(select(InstanceTag.instance_uuid, InstanceTag.tag)
+                                         .where(InstanceTag.instance_uuid.in_(uuids)).order_by(InstanceTag.tag)):
+            page.tags.setdefault(uuid, []).append(tag)
+    hosts = {row.host for row in rows if row.host}
+    if page.show_host_status and hosts:
+        for service in session.scalars(select(Service).where(Service.host.in_(hosts),
+                                                             Service.binary == COMPUTE_BINARY)):
+            page.host_status[service.host] = (
+                "MAINTENANCE" if service.disabled else "UP" if servicegroup.is_up(service, down_time) else "DOWN")
+    if version >= (2, 98) and uuids:
+        page.specs = dict(session.execute(select(RequestSpec.instance_uuid, RequestSpec.spec)
+                                          .where(RequestSpec.instance_uuid.in_(uuids))).all())
+    return page
+
+
+def _list(conf: Config, db: Database, req: falcon.Request, all_tenants_rule: str, detail: bool = False):
     ctx: RequestContext = req.context.ctx
     params = validation.query(req)
     schemas.SERVER_LIST_QUERY.validate(params)
@@ -129,7 +157,9 @@ def _list(conf: Config, db: Database, req: falcon.Request, all_tenants_rule: str
     project_id = _project_scope(ctx, params, all_tenants_rule)
 
     # Only the columns the views show: parsing unused ones (user_data, ...) is most of a list's cost.
-    columns = _DETAIL_COLUMNS if with_faults else _LIST_COLUMNS
+    columns = _DETAIL_COLUMNS if detail else _LIST_COLUMNS
+    if detail and req.context.version >= (2, 3) and policy.allowed(ctx, "os_compute_api:os-extended-server-attributes"):
+        columns += (Instance.user_data,)  # up to 64 KiB each: read only for those who see it
     query = select(Instance).options(load_only(*columns)).where(Instance.deleted.is_(False))
     if project_id is not None:
         query = query.where(Instance.project_id == project_id)
@@ -140,10 +170,9 @@ def _list(conf: Config, db: Database, req: falcon.Request, all_tenants_rule: str
                 query = query.where(_after(session, marker, project_id))
             rows = [] if limit == 0 else list(session.scalars(
                 query.order_by(Instance.created_at.desc(), Instance.id.desc()).limit(limit)))
-            if not with_faults:
+            if not detail:
                 return params, rows
-            broken = [row.uuid for row in rows if row.vm_state == states.ERROR]
-            return params, rows, instances.latest_faults(session, broken)
+            return params, rows, page_of(session, rows, ctx, req.context.version, conf.default.service_down_time)
     except (sa_exc.ProgrammingError, sa_exc.DataError, sa_exc.OperationalError) as error:
         # A `name` that Python's re accepts but the database's regular expressions do not.
         if "name" in params and not error.connection_invalidated:

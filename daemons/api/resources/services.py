@@ -36,5 +36,5 @@ class Services:
         now = utcnow()
         down_time = self.conf.default.service_down_time
         zone = self.conf.default.default_availability_zone
-        resp.media = {"services": [views.service(row, servicegroup.is_up(row, down_time, now), zone)
-                                   for row in rows]}
+        resp.media = {"services": [views.service(row, servicegroup.is_up(row, down_time, now), zone,
+                                                 req.context.version) for row in rows]}

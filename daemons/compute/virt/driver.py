@@ -7,7 +7,10 @@ message fit for the server's fault.
 
 from __future__ import annotations
 
+import os
+import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 
 class VirtError(Exception):
@@ -88,6 +91,14 @@ class ComputeDriver:
 
     def get_console_output(self, instance: dict) -> str:
         raise NotImplementedError
+
+    def get_host_uptime(self) -> str:
+        """What `uptime` prints on the hypervisor host (os-hypervisors from 2.88), from /proc."""
+        seconds = float(Path("/proc/uptime").read_text().split()[0])
+        days, rest = divmod(int(seconds), 86400)
+        hours, minutes = rest // 3600, rest % 3600 // 60
+        loads = ", ".join(f"{load:.2f}" for load in os.getloadavg())
+        return f" {time.strftime('%H:%M:%S')} up {days} days, {hours:2d}:{minutes:02d},  load average: {loads}"
 
 
 def load(name: str, conf, host: str) -> ComputeDriver:

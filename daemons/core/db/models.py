@@ -127,15 +127,44 @@ class Instance(Timestamps, Base):
     node: Mapped[str | None] = mapped_column(String(255))
     availability_zone: Mapped[str | None] = mapped_column(String(255))
     key_name: Mapped[str | None] = mapped_column(String(255))
+    key_data: Mapped[str | None] = mapped_column(Text)  # the key as it was at boot, for config drive and metadata
     user_data: Mapped[str | None] = mapped_column(Text)
     config_drive: Mapped[bool] = mapped_column(Boolean, default=False)
     metadata_: Mapped[dict] = mapped_column("metadata", JSON, default=dict)
     locked: Mapped[bool] = mapped_column(Boolean, default=False)
+    locked_by: Mapped[str | None] = mapped_column(String(16))  # "owner" or "admin", as in Nova
+    locked_reason: Mapped[str | None] = mapped_column(String(255))
+    trusted_certs: Mapped[list | None] = mapped_column(JSON)
     progress: Mapped[int] = mapped_column(Integer, default=0)
     launched_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     terminated_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
     deleted_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
+class InstanceTag(Base):
+    """A user's tag on a server (2.26): at most 50 per server, each up to 60 characters."""
+
+    __tablename__ = "instance_tags"
+    instance_uuid: Mapped[str] = mapped_column(UUID, primary_key=True)
+    tag: Mapped[str] = mapped_column(String(80), primary_key=True)
+    __table_args__ = (Index("ix_instance_tags_tag", "tag"),)
+
+
+class KeyPair(Timestamps, Base):
+    """An SSH public key (or x509 certificate) a user registered to inject into servers.
+
+    Owned by a user, not a project, as in Nova: names are unique per user.
+    """
+
+    __tablename__ = "key_pairs"
+    __table_args__ = (UniqueConstraint("user_id", "name"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(255))
+    user_id: Mapped[str] = mapped_column(ID)
+    fingerprint: Mapped[str] = mapped_column(String(255))
+    public_key: Mapped[str] = mapped_column(Text)
+    type: Mapped[str] = mapped_column(String(16), default="ssh")
 
 
 class InstanceFault(Base):

@@ -1,0 +1,35 @@
+"""Response bodies checked against tempest's schemas: OpenStack's own statement of every body per microversion.
+
+`conforms(response, "2.47", "servers", "get_server")` checks the status code and body of a falcon
+test-client response exactly as tempest checks Nova's (tempest.lib.common.rest_client), with the
+schema tempest applies at that microversion: the newest `v2_N` module of that resource at or below it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from types import SimpleNamespace
+
+import tempest.lib.api_schema.response.compute as compute_schemas
+from tempest.lib.common.rest_client import RestClient
+
+_VERSIONS = sorted(int(info.name.split("_")[1]) for info in pkgutil.iter_modules(compute_schemas.__path__)
+                   if info.name.startswith("v2_"))
+
+
+def schema(version: str, resource: str, name: str) -> dict:
+    minor = int(version.split(".")[1])
+    for candidate in reversed([v for v in _VERSIONS if v <= minor]):
+        try:
+            module = importlib.import_module(f"{compute_schemas.__name__}.v2_{candidate}.{resource}")
+        except ModuleNotFoundError:
+            continue
+        if hasattr(module, name):
+            return getattr(module, name)
+    raise LookupError(f"tempest has no {resource}.{name} schema at or below {version}")
+
+
+def conforms(response, version: str, resource: str, name: str) -> None:
+    body = response.json if response.text else None
+    RestClient.validate_response(schema(version, resource, name), SimpleNamespace(status=response.status_code), body)
