@@ -59,6 +59,7 @@ DEFAULTS = {
     "os_compute_api:servers:create": "rule:project_member_or_admin",
     "os_compute_api:servers:delete": "rule:project_member_or_admin",
     "os_compute_api:servers:index:get_all_tenants": "rule:admin_api",
+    "os_compute_api:servers:allow_all_filters": "rule:admin_api",
     "os_compute_api:servers:detail:get_all_tenants": "rule:admin_api",
     "os_compute_api:servers:create:forced_host": "rule:admin_api",
     "compute:servers:create:requested_destination": "rule:admin_api",

@@ -176,14 +176,49 @@ pagination = {
     "marker": {"type": "array", "items": {"type": "string"}},
 }
 
-SERVER_LIST_QUERY = Schema({
-    "type": "object",
-    "properties": {**pagination,
-                   "all_tenants": {"type": "array", "items": {"type": "string"}},
-                   "name": {"type": "array", "items": {"type": "string"}},
-                   "status": {"type": "array", "items": {"type": "string"}}},
-    "additionalProperties": True,
-}, query=True)
+# GET /servers: the parameters Nova knows, each a list of strings (a parameter may repeat).
+SERVER_SORT_KEYS = (
+    "access_ip_v4", "access_ip_v6", "auto_disk_config", "availability_zone", "config_drive", "created_at",
+    "display_description", "display_name", "host", "hostname", "image_ref", "instance_type_id", "kernel_id",
+    "key_name", "launch_index", "launched_at", "locked_by", "node", "power_state", "progress", "project_id",
+    "ramdisk_id", "root_device_name", "task_state", "terminated_at", "updated_at", "user_id", "uuid", "vm_state")
+# Keys Nova once allowed, then ignored, and refuses from 2.75 ("locked" became a real key at 2.73).
+SERVER_IGNORED_SORT_KEYS = (
+    "architecture", "cell_name", "cleaned", "default_ephemeral_device", "default_swap_device", "deleted",
+    "deleted_at", "disable_terminate", "ephemeral_gb", "ephemeral_key_uuid", "id", "key_data", "launched_on",
+    "locked", "memory_mb", "os_type", "reservation_id", "root_gb", "shutdown_terminate", "user_data", "vcpus",
+    "vm_mode")
+_strings = {"type": "array", "items": {"type": "string"}}
+_times = {"type": "array", "items": {"type": "string", "format": "date-time"}}
+_SERVER_QUERY_NAMES = (
+    "user_id", "project_id", "tenant_id", "launch_index", "image_ref", "image", "kernel_id", "ramdisk_id",
+    "hostname", "key_name", "power_state", "vm_state", "task_state", "host", "node", "flavor", "reservation_id",
+    "launched_at", "terminated_at", "availability_zone", "name", "display_name", "description",
+    "display_description", "locked_by", "uuid", "root_device_name", "config_drive", "access_ip_v4", "access_ip_v6",
+    "auto_disk_config", "progress", "sort_dir", "all_tenants", "soft_deleted", "deleted", "status", "ip", "ip6",
+    "created_at", "block_device_mapping", "services", "metadata", "system_metadata", "info_cache",
+    "security_groups", "pci_devices", "marker")
+
+
+def _server_query(version: str) -> Schema:
+    minor = int(version.split(".")[1])
+    properties = {name: _strings for name in _SERVER_QUERY_NAMES}
+    sort_keys = list(SERVER_SORT_KEYS)
+    sort_keys += [k for k in SERVER_IGNORED_SORT_KEYS if minor < 75 and not (minor >= 73 and k == "locked")]
+    properties.update({"limit": {"type": "array", "items": non_negative_integer}, "changes-since": _times,
+                       "sort_key": {"type": "array", "items": {"type": "string", "enum": sort_keys}}})
+    if minor >= 26:
+        properties.update({name: _strings for name in ("tags", "tags-any", "not-tags", "not-tags-any")})
+    if minor >= 66:
+        properties["changes-before"] = _times
+    if minor >= 73:
+        properties["locked"] = _strings
+        properties["sort_key"]["items"]["enum"].append("locked")
+    return Schema({"type": "object", "properties": properties, "patternProperties": {"^_": _strings},
+                   "additionalProperties": minor < 75}, query=True)
+
+
+SERVER_LIST_QUERY = Versioned({version: _server_query(version) for version in ("2.1", "2.26", "2.66", "2.73", "2.75")})
 
 FLAVOR_LIST_QUERY = Schema({
     "type": "object",

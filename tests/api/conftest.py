@@ -160,6 +160,12 @@ def seed(db: Database) -> Database:
     return db
 
 
+@pytest.fixture(scope="session")
+def ed25519_key() -> str:
+    """An OpenSSH public key, as `ssh-keygen -t ed25519` writes it."""
+    return "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl me@host"
+
+
 @pytest.fixture
 def seeded(db):
     return seed(db)

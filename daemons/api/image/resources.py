@@ -24,9 +24,9 @@ import uuid as uuidlib
 from urllib.parse import parse_qsl, urlencode
 
 import falcon
-from sqlalchemy import and_, func, or_, select, true
+from sqlalchemy import func, or_, select, true
 
-from ncloud.daemons.api import policy, validation
+from ncloud.daemons.api import paging, policy, validation
 from ncloud.daemons.api.errors import Fault
 from ncloud.daemons.api.image.store import HASH_ALGO, FileStore, ImageTooLarge
 from ncloud.daemons.api.streaming import BodyInterrupted
@@ -227,19 +227,6 @@ def _sort_order(req: falcon.Request) -> list[tuple]:
     return order + [(key, False) for key in ("created_at", "id") if key not in named]
 
 
-def _after(session, order: list[tuple], anchor: Image):
-    """Rows after `anchor` in `order`: keyset pagination, which a change between pages cannot skew.
-    The anchor's values are read with the very expressions the rows are ordered by."""
-    expressions = [SORT_KEYS[key] for key, _ in order]
-    values = session.execute(select(*expressions).where(Image.id == anchor.id)).one()
-    clauses = []
-    for index, (expression, (_, ascending)) in enumerate(zip(expressions, order, strict=True)):
-        earlier = [expressions[i] == values[i] for i in range(index)]
-        later = expression > values[index] if ascending else expression < values[index]
-        clauses.append(and_(*earlier, later))
-    return or_(*clauses)
-
-
 def _boolean(req: falcon.Request, name: str) -> bool:
     value = req.get_param(name).lower()
     if value not in ("true", "false"):
@@ -311,9 +298,8 @@ class Images(_Base):
         policy.authorize(ctx, "get_images")
         limit = req.get_param_as_int("limit", min_value=1) or 25
         limit = min(limit, self.conf.api.max_limit)
-        order = _sort_order(req)
-        query = select(Image).order_by(*(SORT_KEYS[key].asc() if ascending else SORT_KEYS[key].desc()
-                                         for key, ascending in order))
+        order = [(SORT_KEYS[key], ascending) for key, ascending in _sort_order(req)]
+        query = paging.ordered(select(Image), order)
         query = query.where(listed_clause(ctx, req.get_param("visibility")))
         for name in ("name", "status", "owner", "disk_format", "container_format"):
             if req.get_param(name) is not None:
@@ -329,7 +315,7 @@ class Images(_Base):
         marker = req.get_param("marker")
         with self.db.reader() as session:
             if marker:
-                query = query.where(_after(session, order, self._get(session, ctx, marker)))
+                query = query.where(paging.after(session, order, Image.id == self._get(session, ctx, marker).id))
             tags = req.get_param_as_list("tag") or []
             rows = [row for row in session.scalars(query.limit(limit if not tags else None))
                     if all(tag in (row.tags or []) for tag in tags)][:limit]
