@@ -11,6 +11,8 @@ Routes (all under /compute/v2.1 unless noted):
     GET, POST       /servers              GET /servers/detail     GET, DELETE /servers/{id}
     GET, POST       /flavors              GET /flavors/detail     GET, DELETE /flavors/{id}
     GET, POST /os-keypairs                GET, DELETE /os-keypairs/{name}
+    GET, PUT, DELETE /os-quota-sets/{project}   GET .../defaults, .../detail
+    GET, PUT  /os-quota-class-sets/{class}      GET /limits
     GET  /os-services
     GET  /os-hypervisors, /os-hypervisors/detail, /os-hypervisors/{id}
 Identity v3 (identity/resources.py):
@@ -36,7 +38,7 @@ from ncloud.daemons.api.identity import limits as identity_limits
 from ncloud.daemons.api.identity import resources as identity
 from ncloud.daemons.api.image import resources as image
 from ncloud.daemons.api.image import schemas as image_schemas
-from ncloud.daemons.api.resources import flavors, health, hypervisors, keypairs, servers, services, versions
+from ncloud.daemons.api.resources import flavors, health, hypervisors, keypairs, quotas, servers, services, versions
 from ncloud.daemons.core.config import Config
 from ncloud.daemons.core.db.session import Database
 from ncloud.daemons.core.identity.auth import Authenticator
@@ -112,6 +114,11 @@ def create_app(conf: Config, db: Database, transport: Transport) -> falcon.App:
 
     app.add_route(f"{PREFIX}/os-keypairs", keypairs.KeyPairs(conf, db))
     app.add_route(f"{PREFIX}/os-keypairs/{{name}}", keypairs.KeyPairItem(conf, db))
+    app.add_route(f"{PREFIX}/os-quota-sets/{{project_id}}", quotas.QuotaSet(conf, db))
+    app.add_route(f"{PREFIX}/os-quota-sets/{{project_id}}/defaults", quotas.QuotaSetDefaults(conf, db))
+    app.add_route(f"{PREFIX}/os-quota-sets/{{project_id}}/detail", quotas.QuotaSetDetail(conf, db))
+    app.add_route(f"{PREFIX}/os-quota-class-sets/{{class_name}}", quotas.QuotaClassSet(conf, db))
+    app.add_route(f"{PREFIX}/limits", quotas.Limits(conf, db))
     app.add_route(f"{PREFIX}/os-services", services.Services(conf, db))
     app.add_route(f"{PREFIX}/os-hypervisors", hypervisors.Hypervisors(conf, db, transport))
     app.add_route(f"{PREFIX}/os-hypervisors/detail", hypervisors.HypervisorsDetail(conf, db, transport))

@@ -27,7 +27,7 @@ from ncloud.daemons.api import policy
 from ncloud.daemons.api.errors import Fault
 from ncloud.daemons.api.validation import to_bool
 from ncloud.daemons.conductor.rpcapi import ConductorAPI
-from ncloud.daemons.core import exception, instances, states
+from ncloud.daemons.core import exception, instances, quotas, states
 from ncloud.daemons.core.config import Config
 from ncloud.daemons.core.context import RequestContext
 from ncloud.daemons.core.db.models import (
@@ -69,7 +69,8 @@ def create(conf: Config, db: Database, conductor: ConductorAPI, ctx: RequestCont
     destination = _requested_destination(ctx, server, force_host or force_node)
     if server.get("hostname") and max_count > 1:
         raise Fault(400, "Unable to set hostname when creating more than one server: each needs its own.")
-    image_id = _image_id(server.get("imageRef"))
+    image_id = _image_id(server.get("imageRef"), server.get("block_device_mapping_v2") or [],
+                         server.get("block_device_mapping") or [])
     flavor_id = _flavor_id(server["flavorRef"])
     hints = body.get("os:scheduler_hints") or body.get("OS-SCH-HNT:scheduler_hints") or {}
     reservation_id = "r-" + random_string(_UID_CHARS, 8)
@@ -77,9 +78,13 @@ def create(conf: Config, db: Database, conductor: ConductorAPI, ctx: RequestCont
 
     tags = list(dict.fromkeys(server.get("tags") or ()))
     with db.writer() as session:
+        quotas.lock(session, quotas.project_scope(ctx.project_id))  # first: see core/quotas.py
         flavor, image = _flavor_and_image(session, flavor_id, image_id, ctx)
         _check_image_fits(flavor, image)
         key_data = _key_data(session, ctx, server.get("key_name"))
+        count = quotas.servers_allowed(conf, session, ctx.project_id, ctx.user_id, min_count, max_count,
+                                       flavor.vcpus, flavor.memory_mb, len(server.get("metadata") or {}))
+        uuids = uuids[:count]
         if destination:
             _check_destination(session, destination)
         snapshot = flavor_snapshot(flavor)
@@ -234,11 +239,29 @@ def _key_data(session: Session, ctx: RequestContext, key_name: str | None) -> st
     return found
 
 
-def _image_id(image_ref: str | None) -> str:
+def _image_id(image_ref: str | None, mappings: list[dict], legacy_mappings: list[dict]) -> str:
+    """The image of the root disk: imageRef, or the one block device mapping ncloud can honour,
+    an image copied to a local disk at boot index 0 (what the `openstack` client sends with
+    `--image`). Volumes and extra local disks need a block storage service ncloud does not have."""
+    for mapping in mappings:
+        local_image = (mapping.get("source_type") == "image" and mapping.get("destination_type", "local") == "local"
+                       and str(mapping.get("boot_index")) == "0")
+        if not local_image:
+            raise Fault(400, "Block device mapping is not supported beyond the image's local root disk "
+                             "(source_type image, destination_type local, boot_index 0): this cloud has no "
+                             "block storage service.")
+        from_mapping = mapping.get("uuid") or mapping.get("image_id")
+        if image_ref and from_mapping and str(from_mapping) != str(image_ref):
+            raise Fault(400, "The image of the root disk mapping differs from imageRef.")
+        image_ref = image_ref or from_mapping
+    if legacy_mappings:
+        raise Fault(400, "block_device_mapping (volumes) is not supported: this cloud has no block storage service.")
     if not image_ref:
-        # Nova allows an empty imageRef only to boot from a volume, which ncloud does not do yet.
         raise Fault(400, "Invalid imageRef provided.")
-    return str(uuidlib.UUID(image_ref))
+    try:
+        return str(uuidlib.UUID(str(image_ref)))
+    except ValueError:
+        raise Fault(400, "Invalid imageRef provided.") from None
 
 
 def _flavor_id(flavor_ref: str | int) -> str:

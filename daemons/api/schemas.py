@@ -54,6 +54,37 @@ fqdn = {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[a-zA-Z
 trusted_certs = {"type": ["array", "null"], "minItems": 1, "maxItems": 50, "uniqueItems": True,
                  "items": {"type": "string", "minLength": 1}}
 
+# Block device mappings, as Nova validates them: only the image's local root disk is then accepted
+# (api/boot.py), but a client that sends it (the `openstack` client always does) is not refused.
+_legacy_mapping = {
+    "type": "object",
+    "properties": {
+        "virtual_name": {"type": "string", "maxLength": 255},
+        "volume_id": uuid, "snapshot_id": uuid,
+        "volume_size": {"type": ["integer", "string"], "pattern": "^[0-9]+$", "minimum": 1, "maximum": MAX_INT},
+        "device_name": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[a-zA-Z0-9._/-]*$"},
+        "delete_on_termination": boolean,
+        "no_device": {},
+        "connection_info": {"type": "string", "maxLength": 16777215},
+    },
+    "additionalProperties": False,
+}
+_mapping_v2 = copy.deepcopy(_legacy_mapping)
+_mapping_v2["properties"].update({
+    "source_type": {"type": "string", "enum": ["volume", "image", "snapshot", "blank"]},
+    "uuid": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[a-zA-Z0-9._-]*$"},
+    "image_id": uuid,
+    "destination_type": {"type": "string", "enum": ["local", "volume"]},
+    "guest_format": {"type": "string", "maxLength": 255},
+    "device_type": {"type": "string", "maxLength": 255},
+    "disk_bus": {"type": "string", "maxLength": 255},
+    "boot_index": {"type": ["integer", "string", "null"], "pattern": "^-?[0-9]+$"},
+})
+_mapping_v2_tagged = copy.deepcopy(_mapping_v2)
+_mapping_v2_tagged["properties"]["tag"] = tag
+_mapping_v2_typed = copy.deepcopy(_mapping_v2_tagged)
+_mapping_v2_typed["properties"]["volume_type"] = {"type": ["string", "null"], "minLength": 0, "maxLength": 255}
+
 _SERVER_V21 = {
     "type": "object",
     "properties": {
@@ -81,6 +112,8 @@ _SERVER_V21 = {
                     "items": {"type": "object", "properties": {"name": name}, "additionalProperties": False},
                 },
                 "user_data": {"type": "string", "format": "base64", "maxLength": 65535},
+                "block_device_mapping": {"type": "array", "items": _legacy_mapping},
+                "block_device_mapping_v2": {"type": "array", "items": _mapping_v2},
             },
             "required": ["name", "flavorRef"],
             "additionalProperties": False,
@@ -110,21 +143,27 @@ _networks_242 = {"oneOf": [{"type": "array", "items": {**network, "properties": 
                            {"type": "string", "enum": ["none", "auto"]}]}
 _SERVER_V219 = _server_version(_SERVER_V21, {"description": description})
 _SERVER_V232 = _server_version(_SERVER_V219, {"networks": {"type": "array", "items": {
-    **network, "properties": {**network["properties"], "tag": tag}}}})
-_SERVER_V237 = _server_version(_SERVER_V232, {"networks": _networks_237}, required=("networks",))
-_SERVER_V242 = _server_version(_SERVER_V237, {"networks": _networks_242})
+    **network, "properties": {**network["properties"], "tag": tag}}},
+    "block_device_mapping_v2": {"type": "array", "items": _mapping_v2_tagged}})
+# 2.33-2.36: the mapping tag of 2.32 was lost (a Nova slip; 2.42 brought it back), the network tag kept.
+_SERVER_V233 = _server_version(_SERVER_V232, {"block_device_mapping_v2": {"type": "array", "items": _mapping_v2}})
+_SERVER_V237 = _server_version(_SERVER_V233, {"networks": _networks_237}, required=("networks",))
+_SERVER_V242 = _server_version(_SERVER_V237, {"networks": _networks_242, "block_device_mapping_v2": {
+    "type": "array", "items": _mapping_v2_tagged}})
 _SERVER_V252 = _server_version(_SERVER_V242, {"tags": {"type": "array", "items": tag, "maxItems": MAX_TAGS}})
 _SERVER_V263 = _server_version(_SERVER_V252, {"trusted_image_certificates": trusted_certs})
-_SERVER_V274 = _server_version(_SERVER_V263, {"host": fqdn, "hypervisor_hostname": fqdn})
+_SERVER_V267 = _server_version(_SERVER_V263, {"block_device_mapping_v2": {"type": "array", "items": _mapping_v2_typed}})
+_SERVER_V274 = _server_version(_SERVER_V267, {"host": fqdn, "hypervisor_hostname": fqdn})
 _SERVER_V290 = _server_version(_SERVER_V274, {"hostname": hostname})
 _SERVER_V294 = _server_version(_SERVER_V290, {"hostname": fqdn})
 
-# Not accepted at any version, as ncloud has no block storage and no file injection: `personality`
-# (2.1-2.56) and `block_device_mapping(_v2)` are refused as unknown keys (docs/compute-api.md).
+# Not accepted at any version, as ncloud has no file injection: `personality` (2.1-2.56) is refused
+# as an unknown key (docs/compute-api.md).
 SERVER_CREATE = Versioned({
     "2.1": Schema(_SERVER_V21), "2.19": Schema(_SERVER_V219), "2.32": Schema(_SERVER_V232),
-    "2.37": Schema(_SERVER_V237), "2.42": Schema(_SERVER_V242), "2.52": Schema(_SERVER_V252),
-    "2.63": Schema(_SERVER_V263), "2.74": Schema(_SERVER_V274), "2.90": Schema(_SERVER_V290),
+    "2.33": Schema(_SERVER_V233), "2.37": Schema(_SERVER_V237), "2.42": Schema(_SERVER_V242),
+    "2.52": Schema(_SERVER_V252), "2.63": Schema(_SERVER_V263), "2.67": Schema(_SERVER_V267),
+    "2.74": Schema(_SERVER_V274), "2.90": Schema(_SERVER_V290),
     "2.94": Schema(_SERVER_V294),
 })
 
@@ -299,4 +338,41 @@ KEYPAIR_ITEM_QUERY = Versioned({
     "2.1": _query({}, strict=False),
     "2.10": _query({"user_id": _one_string}, strict=False),
     "2.75": _query({"user_id": _one_string}, strict=True),
+})
+
+
+# -- os-quota-sets, os-quota-class-sets, limits ----------------------------------------------------
+quota_limit = {"type": ["integer", "string"], "pattern": "^-?[0-9]+$", "minimum": -1, "maximum": MAX_INT}
+_QUOTA_NAMES = ("instances", "cores", "ram", "metadata_items", "key_pairs", "server_groups", "server_group_members")
+_NETWORK_QUOTA_NAMES = ("fixed_ips", "floating_ips", "security_groups", "security_group_rules", "networks")
+_INJECTED_QUOTA_NAMES = ("injected_files", "injected_file_content_bytes", "injected_file_path_bytes")
+
+
+def _quota_update(key: str, names: tuple[str, ...], force: bool) -> Schema:
+    properties: dict = {name: quota_limit for name in names}
+    if force:
+        properties["force"] = boolean
+    return Schema({"type": "object", "properties": {key: {
+        "type": "object", "properties": properties, "additionalProperties": False}},
+        "required": [key], "additionalProperties": False})
+
+
+QUOTA_SET_UPDATE = Versioned({
+    "2.1": _quota_update("quota_set", _QUOTA_NAMES + _NETWORK_QUOTA_NAMES + _INJECTED_QUOTA_NAMES, force=True),
+    "2.36": _quota_update("quota_set", _QUOTA_NAMES + _INJECTED_QUOTA_NAMES, force=True),
+    "2.57": _quota_update("quota_set", _QUOTA_NAMES, force=True),
+})
+QUOTA_CLASS_SET_UPDATE = Versioned({
+    "2.1": _quota_update("quota_class_set", _QUOTA_NAMES + _NETWORK_QUOTA_NAMES + _INJECTED_QUOTA_NAMES,
+                         force=False),
+    "2.50": _quota_update("quota_class_set", _QUOTA_NAMES + _INJECTED_QUOTA_NAMES, force=False),
+    "2.57": _quota_update("quota_class_set", _QUOTA_NAMES, force=False),
+})
+QUOTA_QUERY = Schema({"type": "object", "properties": {"user_id": _one_string}, "additionalProperties": True},
+                     query=True)
+LIMITS_QUERY = Versioned({
+    "2.1": Schema({"type": "object", "properties": {"tenant_id": _one_string}, "additionalProperties": True},
+                  query=True),
+    "2.75": Schema({"type": "object", "properties": {"tenant_id": _one_string}, "additionalProperties": False},
+                   query=True),
 })

@@ -150,6 +150,21 @@ SECTIONS: dict[str, tuple[Opt, ...]] = {
             "Seconds any other task (stop, start, reboot, pause, ...) may take before it is abandoned.",
             minimum=1),
     ),
+    "quota": (
+        Opt("instances", int, 10, "Servers per project (-1: no limit). The quota class 'default' and a "
+            "project's own quota (os-quota-sets) override these defaults.", minimum=-1),
+        Opt("cores", int, 20, "VCPUs of a project's servers (-1: no limit).", minimum=-1),
+        Opt("ram", int, 51200, "MiB of RAM of a project's servers (-1: no limit).", minimum=-1),
+        Opt("metadata_items", int, 128, "Metadata items per server (-1: no limit).", minimum=-1),
+        Opt("key_pairs", int, 100, "Key pairs per user (-1: no limit).", minimum=-1),
+        Opt("server_groups", int, 10, "Server groups per project (-1: no limit).", minimum=-1),
+        Opt("server_group_members", int, 10, "Servers per server group (-1: no limit).", minimum=-1),
+        Opt("injected_files", int, 5, "Files injected per server (-1: no limit; Nova's, shown until 2.57).",
+            minimum=-1),
+        Opt("injected_file_content_bytes", int, 10240, "Bytes per injected file (-1: no limit).", minimum=-1),
+        Opt("injected_file_path_length", int, 255, "Characters of an injected file's path (-1: no limit).",
+            minimum=-1),
+    ),
     "compute": (
         Opt("compute_driver", str, "fake", "Virt driver.", choices=("fake",)),
         Opt("reserved_host_cpus", int, 0, "VCPUs kept for the host.", minimum=0),

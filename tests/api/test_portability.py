@@ -7,6 +7,8 @@ timestamps, grouped usage sums) against each backend.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 from falcon import testing
 
@@ -14,7 +16,7 @@ from ncloud.daemons.api.app import create_app
 from ncloud.daemons.core import instances, states
 from ncloud.daemons.core.db import migrate
 from ncloud.daemons.core.db.session import Database
-from tests.api.conftest import ADMIN, Api, add_compute_node, add_service, place, seed
+from tests.api.conftest import ADMIN, IMAGE_ID, Api, add_compute_node, add_service, place, seed
 
 
 @pytest.fixture
@@ -81,3 +83,17 @@ def test_a_name_regex_the_database_cannot_run_is_a_bad_request_not_a_500(backend
     assert response.status_code in (200, 400), response.text
     if response.status_code == 400:
         assert response.json["badRequest"]["message"] == "Invalid regular expression for name: (?P<x>a)"
+
+
+def test_concurrent_boots_never_exceed_the_quota_on_every_backend(backend_api):
+    """The project's lock row (core/quotas.py) serializes the check on MariaDB and PostgreSQL too."""
+    api = backend_api
+    assert api.put("/os-quota-sets/p1", token=ADMIN, json={"quota_set": {"instances": 10}}).status_code == 200
+
+    def boot(_):
+        return api.post("/servers", json={"server": {"name": "q", "flavorRef": "1", "imageRef": IMAGE_ID}}).status_code
+
+    with ThreadPoolExecutor(16) as pool:
+        statuses = list(pool.map(boot, range(50)))
+    assert statuses.count(202) == 10 and statuses.count(403) == 40
+    assert len(api.get("/servers").json["servers"]) == 10

@@ -270,3 +270,21 @@ def test_boot_when_the_message_bus_is_down_sets_the_servers_to_error_and_answers
     listed = api.get("/servers/detail").json["servers"]
     assert {s["status"] for s in listed} == {"ERROR"}
     assert all("message bus was unreachable" in s["fault"]["message"] for s in listed)
+
+
+def test_the_image_to_local_disk_mapping_the_openstack_client_sends_is_the_root_disk(api, seeded):
+    mapping = {"uuid": IMAGE_ID, "boot_index": 0, "source_type": "image", "destination_type": "local",
+               "delete_on_termination": True}
+    accepted = api.post("/servers", version="2.37", json={"server": {
+        "name": "osc", "flavorRef": "1", "imageRef": IMAGE_ID, "networks": "none",
+        "block_device_mapping_v2": [mapping]}})
+    assert accepted.status_code == 202, accepted.text
+    without_image_ref = api.post("/servers", version="2.37", json={"server": {
+        "name": "bdm-only", "flavorRef": "1", "networks": "none", "block_device_mapping_v2": [mapping]}})
+    assert without_image_ref.status_code == 202, without_image_ref.text
+    volume = api.post("/servers", version="2.37", json={"server": {
+        "name": "vol", "flavorRef": "1", "networks": "none", "block_device_mapping_v2": [
+            {"uuid": IMAGE_ID, "boot_index": 0, "source_type": "image", "destination_type": "volume",
+             "volume_size": 10}]}})
+    assert volume.status_code == 400
+    assert "no block storage service" in volume.json["badRequest"]["message"]

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from ncloud.daemons.api import policy, schemas, validation, views
 from ncloud.daemons.api.errors import Fault
 from ncloud.daemons.api.microversion import APIVersion
-from ncloud.daemons.core import keypairs
+from ncloud.daemons.core import keypairs, quotas
 from ncloud.daemons.core.config import Config
 from ncloud.daemons.core.context import RequestContext
 from ncloud.daemons.core.db.models import KeyPair
@@ -97,6 +97,7 @@ class KeyPairs:
                           type=key_type)
         try:
             with self.db.writer() as session:
+                quotas.check_key_pairs(self.conf, session, user_id)
                 session.add(keypair)
         except sa_exc.IntegrityError:
             raise Fault(409, f"Key pair '{keypair.name}' already exists.") from None

@@ -215,6 +215,48 @@ class RequestSpec(Base):
     spec: Mapped[dict] = mapped_column(JSON)
 
 
+class Quota(Timestamps, Base):
+    """A project's own limit of a resource (os-quota-sets), over the class and configured defaults."""
+
+    __tablename__ = "quotas"
+    __table_args__ = (UniqueConstraint("project_id", "resource"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    project_id: Mapped[str] = mapped_column(ID)
+    resource: Mapped[str] = mapped_column(String(255))
+    hard_limit: Mapped[int] = mapped_column(Integer)
+
+
+class ProjectUserQuota(Timestamps, Base):
+    """A user's limit of a resource within a project (os-quota-sets?user_id=), at most the project's."""
+
+    __tablename__ = "project_user_quotas"
+    __table_args__ = (UniqueConstraint("project_id", "user_id", "resource"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    project_id: Mapped[str] = mapped_column(ID)
+    user_id: Mapped[str] = mapped_column(ID)
+    resource: Mapped[str] = mapped_column(String(255))
+    hard_limit: Mapped[int] = mapped_column(Integer)
+
+
+class QuotaClass(Timestamps, Base):
+    """A named set of limits (os-quota-class-sets); the class 'default' overrides the configured defaults."""
+
+    __tablename__ = "quota_classes"
+    __table_args__ = (UniqueConstraint("class_name", "resource"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    class_name: Mapped[str] = mapped_column(String(255))
+    resource: Mapped[str] = mapped_column(String(255))
+    hard_limit: Mapped[int] = mapped_column(Integer)
+
+
+class QuotaLock(Base):
+    """One row per project (or user): taken FOR UPDATE by whoever checks and consumes its quota, so
+    that concurrent requests check one after the other and never both take the last unit."""
+
+    __tablename__ = "quota_locks"
+    scope: Mapped[str] = mapped_column(String(80), primary_key=True)
+
+
 class Service(Timestamps, Base):
     __tablename__ = "services"
     __table_args__ = (UniqueConstraint("host", "binary"),)
