@@ -148,8 +148,10 @@ class EmbeddedCloud:
     def __init__(self, hosts: int):
         self.dir = Path(tempfile.mkdtemp(prefix="ncloud-bench-"))
         self.port = free_port()
+        # No quota limits (the check still runs on every boot): the benchmark's project boots hundreds.
         env = dict(os.environ, NCLOUD_FAKE__HOSTS=str(hosts), NCLOUD_FAKE__VCPUS="1000",
-                   NCLOUD_FAKE__MEMORY_MB="10000000", NCLOUD_FAKE__LOCAL_GB="100000")
+                   NCLOUD_FAKE__MEMORY_MB="10000000", NCLOUD_FAKE__LOCAL_GB="100000",
+                   NCLOUD_QUOTA__INSTANCES="-1", NCLOUD_QUOTA__CORES="-1", NCLOUD_QUOTA__RAM="-1")
         ncloud = Path(sys.executable).parent / "ncloud"
         with open(self.dir / "up.log", "wb") as log:  # the child keeps its own copy
             self.process = subprocess.Popen(
@@ -189,7 +191,8 @@ class SeparateProcesses:
                     if value is not None},
             "conductor": {"reconcile_interval": 30},
             "compute": {"resource_report_interval": 60},
-            "fake": {"hosts": hosts, "vcpus": 1000, "memory_mb": 10000000, "local_gb": 100000}})
+            "fake": {"hosts": hosts, "vcpus": 1000, "memory_mb": 10000000, "local_gb": 100000},
+            "quota": {"instances": -1, "cores": -1, "ram": -1}})  # unlimited; the check still runs
         self.cloud.start("api", "ncloud-api", host="ctl")
         self.cloud.start("conductor", "ncloud-conductor", host="ctl")
         self.cloud.start("scheduler", "ncloud-scheduler", host="ctl")

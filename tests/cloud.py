@@ -102,6 +102,8 @@ class ProcessCloud:
             "api": {"bind_host": "127.0.0.1", "bind_port": str(self.port), "auth_strategy": "noauth2"},
             "conductor": {"reconcile_interval": "1"},
             "compute": {"resource_report_interval": "5"},
+            # Tests boot more servers than the default quota of 10; quotas have tests of their own.
+            "quota": {"instances": "-1", "cores": "-1", "ram": "-1"},
         }
         for section, values in (options or {}).items():
             sections.setdefault(section, {}).update({k: str(v) for k, v in values.items()})
