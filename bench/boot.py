@@ -145,13 +145,13 @@ def peak_rss_mb(pid: int) -> float:
 class EmbeddedCloud:
     """`ncloud up` in a subprocess: every daemon in one process on the embedded defaults."""
 
-    def __init__(self, hosts: int):
+    def __init__(self, hosts: int, quota: int):
         self.dir = Path(tempfile.mkdtemp(prefix="ncloud-bench-"))
         self.port = free_port()
-        # No quota limits (the check still runs on every boot): the benchmark's project boots hundreds.
         env = dict(os.environ, NCLOUD_FAKE__HOSTS=str(hosts), NCLOUD_FAKE__VCPUS="1000",
                    NCLOUD_FAKE__MEMORY_MB="10000000", NCLOUD_FAKE__LOCAL_GB="100000",
-                   NCLOUD_QUOTA__INSTANCES="-1", NCLOUD_QUOTA__CORES="-1", NCLOUD_QUOTA__RAM="-1")
+                   NCLOUD_QUOTA__INSTANCES=str(quota), NCLOUD_QUOTA__CORES=str(quota),
+                   NCLOUD_QUOTA__RAM=str(quota * 1024 if quota > 0 else quota))
         ncloud = Path(sys.executable).parent / "ncloud"
         with open(self.dir / "up.log", "wb") as log:  # the child keeps its own copy
             self.process = subprocess.Popen(
@@ -182,7 +182,7 @@ class EmbeddedCloud:
 class SeparateProcesses:
     """One process per daemon on a real broker and database."""
 
-    def __init__(self, hosts: int, transport_url: str, database_url: str, api_workers: int | None,
+    def __init__(self, hosts: int, transport_url: str, database_url: str, quota: int, api_workers: int | None,
                  api_threads: int | None):
         self.dir = Path(tempfile.mkdtemp(prefix="ncloud-bench-"))
         self.cloud = ProcessCloud(self.dir, transport_url, database_url, options={
@@ -192,7 +192,7 @@ class SeparateProcesses:
             "conductor": {"reconcile_interval": 30},
             "compute": {"resource_report_interval": 60},
             "fake": {"hosts": hosts, "vcpus": 1000, "memory_mb": 10000000, "local_gb": 100000},
-            "quota": {"instances": -1, "cores": -1, "ram": -1}})  # unlimited; the check still runs
+            "quota": {"instances": quota, "cores": quota, "ram": quota * 1024 if quota > 0 else quota}})
         self.cloud.start("api", "ncloud-api", host="ctl")
         self.cloud.start("conductor", "ncloud-conductor", host="ctl")
         self.cloud.start("scheduler", "ncloud-scheduler", host="ctl")
@@ -229,11 +229,11 @@ def run(args) -> dict:
     elif args.transport_url or args.database_url:
         if not (args.transport_url and args.database_url):
             raise SystemExit("--transport-url and --database-url go together")
-        cloud = SeparateProcesses(args.hosts, args.transport_url, args.database_url, args.api_workers,
+        cloud = SeparateProcesses(args.hosts, args.transport_url, args.database_url, args.quota, args.api_workers,
                                   args.api_threads)
         url = cloud.url
     else:
-        cloud = EmbeddedCloud(args.hosts)
+        cloud = EmbeddedCloud(args.hosts, args.quota)
         url = cloud.url
     client = Client(url, cloud.token if cloud else args.token)
     try:
@@ -362,6 +362,9 @@ def main() -> None:
     parser.add_argument("--with-servers", action="store_true",
                         help="start throw-away RabbitMQ and MariaDB servers and use them (separate processes)")
     parser.add_argument("--token", help="with --url: the X-Auth-Token to send (an administrator's)")
+    parser.add_argument("--quota", type=int, default=-1,
+                        help="instances, cores and RAM quota of the benchmark's project (default -1: no limit, "
+                             "which skips the quota lock; a limit makes every boot count under the project's lock)")
     parser.add_argument("--flavor", default="1", help="flavor id (default 1, m1.tiny)")
     parser.add_argument("--image", help="image id (default: the demo image)")
     parser.add_argument("--samples", type=int, default=50, help="timed GET /servers/detail requests")

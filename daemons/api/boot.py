@@ -78,15 +78,15 @@ def create(conf: Config, db: Database, conductor: ConductorAPI, ctx: RequestCont
 
     tags = list(dict.fromkeys(server.get("tags") or ()))
     with db.writer() as session:
-        quotas.lock(session, quotas.project_scope(ctx.project_id))  # first: see core/quotas.py
         flavor, image = _flavor_and_image(session, flavor_id, image_id, ctx)
         _check_image_fits(flavor, image)
         key_data = _key_data(session, ctx, server.get("key_name"))
+        if destination:
+            _check_destination(session, destination)
+        # Last before the inserts: from here to the commit the project's quota lock is held.
         count = quotas.servers_allowed(conf, session, ctx.project_id, ctx.user_id, min_count, max_count,
                                        flavor.vcpus, flavor.memory_mb, len(server.get("metadata") or {}))
         uuids = uuids[:count]
-        if destination:
-            _check_destination(session, destination)
         snapshot = flavor_snapshot(flavor)
         spec = {
             "flavor": snapshot,

@@ -4,7 +4,8 @@ Each block is one transaction, committed when the block ends and rolled back if 
 oslo.db's enginefacade reader/writer. On SQLite a writer transaction starts with BEGIN IMMEDIATE,
 so two writers queue on the database lock up front instead of deadlocking when they both try to
 upgrade a read lock; readers never block thanks to WAL. On MariaDB/PostgreSQL both share one
-pooled engine, with pre-ping so a restarted database server is reconnected transparently.
+pooled engine, with pre-ping so a restarted database server is reconnected transparently, and
+every backend but SQLite (serializable) at READ COMMITTED.
 """
 
 from __future__ import annotations
@@ -129,8 +130,13 @@ class Database:
             self.engine = _sqlite_engine(self.url, immediate=True)
             self._read_engine = _sqlite_engine(self.url, immediate=False)
         else:
+            # READ COMMITTED on MariaDB as on PostgreSQL (its default): every statement sees what
+            # was committed before it. Under MariaDB's REPEATABLE READ a transaction keeps reading
+            # the snapshot of its first read, so a count made after taking a lock (core/quotas.py)
+            # could miss what the lock's previous holder created.
+            options = {"isolation_level": "READ COMMITTED"} if self.url.get_backend_name() == "mysql" else {}
             self.engine = create_engine(self.url, pool_size=pool_size, max_overflow=max_overflow,
-                                        pool_recycle=recycle, pool_reset_on_return=None)
+                                        pool_recycle=recycle, pool_reset_on_return=None, **options)
             _ping_when_idle(self.engine)
             _reset_only_when_needed(self.engine)
             self._read_engine = self.engine
