@@ -9,6 +9,7 @@ Routes (all under /compute/v2.1 unless noted):
                                           is the v2.0 API, served by the v2.1 routes at microversion 2.1
     GET  /healthcheck                     database and message bus reachable? (no token needed)
     GET, POST       /servers              GET /servers/detail     GET, DELETE /servers/{id}
+    POST /servers/{id}/action             stop, start, reboot, pause, suspend and back, lock, console log
     GET, POST       /flavors              GET /flavors/detail     GET, DELETE /flavors/{id}
     GET, POST /os-keypairs                GET, DELETE /os-keypairs/{name}
     GET, PUT, DELETE /os-quota-sets/{project}   GET .../defaults, .../detail
@@ -68,6 +69,7 @@ def create_app(conf: Config, db: Database, transport: Transport) -> falcon.App:
     app.add_route(f"{PREFIX}/servers", servers.Servers(conf, db, transport))
     app.add_route(f"{PREFIX}/servers/detail", servers.ServersDetail(conf, db, transport))
     app.add_route(f"{PREFIX}/servers/{{server_id}}", servers.Server(conf, db, transport))
+    app.add_route(f"{PREFIX}/servers/{{server_id}}/action", servers.ServerAction(conf, db, transport))
 
     app.add_route(f"{PREFIX}/flavors", flavors.Flavors(conf, db))
     app.add_route(f"{PREFIX}/flavors/detail", flavors.FlavorsDetail(conf, db))

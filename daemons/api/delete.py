@@ -37,6 +37,8 @@ def delete(conf: Config, db: Database, compute: ComputeAPI, ctx: RequestContext,
         with db.writer() as session:
             instance = instances.get(session, uuid, project_id=project_id)
             policy.authorize(ctx, "os_compute_api:servers:delete", {"project_id": instance.project_id})
+            if instance.locked and not ctx.is_admin:
+                raise Fault(409, f"Instance {uuid} is locked")
             if instance.task_state == states.DELETING:
                 return
             if not instance.host or not _compute_is_up(session, conf, instance.host):

@@ -58,6 +58,13 @@ DEFAULTS = {
     "os_compute_api:servers:show": "rule:project_reader_or_admin",
     "os_compute_api:servers:create": "rule:project_member_or_admin",
     "os_compute_api:servers:delete": "rule:project_member_or_admin",
+    **{rule: "rule:project_member_or_admin" for rule in (
+        "os_compute_api:servers:stop", "os_compute_api:servers:start", "os_compute_api:servers:reboot",
+        "os_compute_api:os-pause-server:pause", "os_compute_api:os-pause-server:unpause",
+        "os_compute_api:os-suspend-server:suspend", "os_compute_api:os-suspend-server:resume",
+        "os_compute_api:os-lock-server:lock", "os_compute_api:os-lock-server:unlock",
+        "os_compute_api:os-console-output")},
+    "os_compute_api:os-lock-server:unlock:unlock_override": "rule:admin_api",
     "os_compute_api:servers:index:get_all_tenants": "rule:admin_api",
     "os_compute_api:servers:allow_all_filters": "rule:admin_api",
     "os_compute_api:servers:detail:get_all_tenants": "rule:admin_api",

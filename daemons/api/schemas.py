@@ -376,3 +376,28 @@ LIMITS_QUERY = Versioned({
     "2.75": Schema({"type": "object", "properties": {"tenant_id": _one_string}, "additionalProperties": False},
                    query=True),
 })
+
+
+# -- POST /servers/{id}/action --------------------------------------------------------------------
+def _action(name: str, value: dict) -> Schema:
+    return Schema({"type": "object", "properties": {name: value}, "required": [name], "additionalProperties": False})
+
+
+_no_body = {"type": "null"}
+SERVER_ACTIONS = {
+    **{name: Versioned({"2.1": _action(name, _no_body)})
+       for name in ("os-stop", "os-start", "pause", "unpause", "suspend", "resume", "unlock")},
+    "reboot": Versioned({"2.1": _action("reboot", {
+        "type": "object", "properties": {"type": {"type": "string", "enum": [
+            "HARD", "Hard", "hard", "SOFT", "Soft", "soft"]}}, "required": ["type"], "additionalProperties": False})}),
+    "lock": Versioned({
+        "2.1": _action("lock", _no_body),
+        "2.73": _action("lock", {"oneOf": [_no_body, {
+            "type": "object", "properties": {"locked_reason": {"type": "string", "minLength": 1, "maxLength": 255}},
+            "additionalProperties": False}]}),
+    }),
+    "os-getConsoleOutput": Versioned({"2.1": _action("os-getConsoleOutput", {
+        "type": "object", "properties": {"length": {"type": ["integer", "string", "null"], "pattern": "^-?[0-9]+$",
+                                                    "minimum": -1}},
+        "additionalProperties": False})}),
+}

@@ -49,6 +49,13 @@ class Recorder:
     def terminate_instance(self, ctx, instance):
         self._record("terminate_instance", ctx, {"instance": instance})
 
+    def power_action(self, ctx, instance, action, options=None):
+        self._record("power_action", ctx, {"instance": instance, "action": action, "options": options})
+
+    def get_console_output(self, ctx, instance, length=None):
+        lines = [f"line {n}\n" for n in range(1, 6)]
+        return "".join(lines[-length:] if length is not None else lines)
+
     def get_host_uptime(self, ctx):
         return " 10:00:00 up 3 days,  2:00,  load average: 0.10, 0.20, 0.30"
 

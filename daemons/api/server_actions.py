@@ -1,0 +1,140 @@
+"""POST /servers/{id}/action: the power actions, lock/unlock and the console log.
+
+A power action is Nova's: the server must be in a state the action applies to (else 409 in
+Nova's words), and not locked unless the caller is an admin. Its task state is set by
+compare-and-swap together with the instance action record, and only after that commit is the
+work cast to the server's host; the compute clears the task state when done (or records a fault),
+and the reconciler's timeout bounds it if the host never answers. If the cast cannot be
+published, the task state is put back and the client gets 503: nothing is left waiting.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ncloud.daemons.api import policy
+from ncloud.daemons.api.errors import Fault
+from ncloud.daemons.api.microversion import APIVersion
+from ncloud.daemons.compute.rpcapi import ComputeAPI
+from ncloud.daemons.core import exception, instances, states
+from ncloud.daemons.core.context import RequestContext
+from ncloud.daemons.core.db.session import Database
+
+
+@dataclass(frozen=True)
+class PowerAction:
+    compute_action: str  # the compute manager's name (compute/manager.py ACTIONS)
+    record: str  # the instance action's name, as Nova records it
+    rule: str
+    vm_states: tuple[str, ...]
+    task_state: str
+    task_states: tuple[str | None, ...] = (None,)  # task states the action may start from
+
+
+POWER_ACTIONS = {
+    "os-stop": PowerAction("stop", "stop", "os_compute_api:servers:stop", (states.ACTIVE, states.ERROR),
+                           states.POWERING_OFF),
+    "os-start": PowerAction("start", "start", "os_compute_api:servers:start", (states.STOPPED,),
+                            states.POWERING_ON),
+    "pause": PowerAction("pause", "pause", "os_compute_api:os-pause-server:pause", (states.ACTIVE,),
+                         states.PAUSING),
+    "unpause": PowerAction("unpause", "unpause", "os_compute_api:os-pause-server:unpause", (states.PAUSED,),
+                           states.UNPAUSING),
+    "suspend": PowerAction("suspend", "suspend", "os_compute_api:os-suspend-server:suspend", (states.ACTIVE,),
+                           states.SUSPENDING),
+    "resume": PowerAction("resume", "resume", "os_compute_api:os-suspend-server:resume", (states.SUSPENDED,),
+                          states.RESUMING),
+}
+SOFT_REBOOT = PowerAction("reboot", "reboot", "os_compute_api:servers:reboot", (states.ACTIVE,), states.REBOOTING)
+# A hard reboot also rescues a server that is stuck rebooting, stopped, paused, suspended or broken.
+HARD_REBOOT = PowerAction("reboot_hard", "reboot", "os_compute_api:servers:reboot",
+                          (states.ACTIVE, states.STOPPED, states.PAUSED, states.SUSPENDED, states.ERROR),
+                          states.REBOOTING_HARD,
+                          (None, states.REBOOTING, states.REBOOTING_HARD))
+
+
+def _invalid_state(action: str, uuid: str, attribute: str, value: str | None) -> Fault:
+    return Fault(409, f"Cannot '{action}' instance {uuid} while it is in {attribute} {value}")
+
+
+def power(db: Database, compute: ComputeAPI, ctx: RequestContext, uuid: str, name: str,
+          action: PowerAction) -> None:
+    project_id = None if ctx.is_admin else ctx.project_id
+    with db.writer() as session:
+        instance = instances.get(session, uuid, project_id=project_id)
+        policy.authorize(ctx, action.rule, {"project_id": instance.project_id})
+        check_not_locked(ctx, instance)
+        if instance.vm_state not in action.vm_states:
+            raise _invalid_state(name, uuid, "vm_state", instance.vm_state)
+        if instance.task_state not in action.task_states:
+            raise _invalid_state(name, uuid, "task_state", instance.task_state)
+        if not instance.host:
+            raise _invalid_state(name, uuid, "vm_state", instance.vm_state)
+        previous = instance.task_state
+        if not instances.update_state(session, uuid, {"task_state": action.task_state},
+                                      expected={"vm_state": instance.vm_state, "task_state": previous,
+                                                "host": instance.host}):
+            raise Fault(409, f"Instance {uuid} changed state while '{name}' was being started; retry.")
+        instances.start_action(session, uuid, action.record, ctx.request_id, ctx.user_id, ctx.project_id)
+        host, payload = instance.host, {**instances.to_dict(instance), "task_state": action.task_state}
+    try:
+        compute.power_action(ctx, host, payload, action.compute_action)
+    except exception.MessagingUnavailable:
+        with db.writer() as session:
+            instances.update_state(session, uuid, {"task_state": previous}, expected={"task_state": action.task_state})
+            instances.finish_action(session, uuid, ctx.request_id, message="Error")
+        raise
+
+
+def check_not_locked(ctx: RequestContext, instance) -> None:
+    """A locked server refuses changes from anyone but an admin (Nova's rule)."""
+    if instance.locked and not ctx.is_admin:
+        raise Fault(409, f"Instance {instance.uuid} is locked")
+
+
+def lock(db: Database, ctx: RequestContext, uuid: str, reason: str | None) -> None:
+    project_id = None if ctx.is_admin else ctx.project_id
+    with db.writer() as session:
+        instance = instances.get(session, uuid, project_id=project_id)
+        policy.authorize(ctx, "os_compute_api:os-lock-server:lock", {"project_id": instance.project_id})
+        instances.start_action(session, uuid, "lock", ctx.request_id, ctx.user_id, ctx.project_id)
+        owner = instance.project_id == ctx.project_id
+        instances.update_state(session, uuid, {"locked": True, "locked_by": "owner" if owner else "admin",
+                                               "locked_reason": reason})
+        instances.finish_action(session, uuid, ctx.request_id)
+
+
+def unlock(db: Database, ctx: RequestContext, uuid: str) -> None:
+    project_id = None if ctx.is_admin else ctx.project_id
+    with db.writer() as session:
+        instance = instances.get(session, uuid, project_id=project_id)
+        policy.authorize(ctx, "os_compute_api:os-lock-server:unlock", {"project_id": instance.project_id})
+        if instance.locked and instance.locked_by == "admin" and instance.project_id == ctx.project_id:
+            # An admin's lock on the owner's server: only the admin (override) may lift it.
+            policy.authorize(ctx, "os_compute_api:os-lock-server:unlock:unlock_override",
+                             {"project_id": instance.project_id})
+        instances.start_action(session, uuid, "unlock", ctx.request_id, ctx.user_id, ctx.project_id)
+        instances.update_state(session, uuid, {"locked": False, "locked_by": None, "locked_reason": None})
+        instances.finish_action(session, uuid, ctx.request_id)
+
+
+def console_output(db: Database, compute: ComputeAPI, ctx: RequestContext, uuid: str, length: int | None) -> str:
+    project_id = None if ctx.is_admin else ctx.project_id
+    with db.reader() as session:
+        instance = instances.get(session, uuid, project_id=project_id)
+        policy.authorize(ctx, "os_compute_api:os-console-output", {"project_id": instance.project_id})
+        if instance.vm_state not in (states.ACTIVE, states.ERROR, states.PAUSED, states.SUSPENDED, states.STOPPED,
+                                     states.RESCUED) or not instance.host:
+            raise _invalid_state("get_console_output", uuid, "vm_state", instance.vm_state)
+        host, payload = instance.host, instances.to_dict(instance)
+    try:
+        return compute.get_console_output(ctx, host, payload, length)
+    except exception.MessagingTimeout:
+        raise Fault(409, f"The console of {uuid} is not available: its host {host} did not answer.") from None
+
+
+def lock_reason(version: APIVersion, body: dict | None) -> str | None:
+    """2.73's `locked_reason`; before 2.73 the lock action takes no body."""
+    if version < (2, 73) or not body:
+        return None
+    return body.get("locked_reason")
