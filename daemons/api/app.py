@@ -8,7 +8,7 @@ Routes (all under /compute/v2.1 unless noted):
     GET  /compute/, /compute/v2.1/, /compute/v2/   version documents (no token needed); /compute/v2/...
                                           is the v2.0 API, served by the v2.1 routes at microversion 2.1
     GET  /healthcheck                     database and message bus reachable? (no token needed)
-    GET, POST       /servers              GET /servers/detail     GET, DELETE /servers/{id}
+    GET, POST       /servers              GET /servers/detail     GET, PUT, DELETE /servers/{id}
     POST /servers/{id}/action             stop, start, reboot, pause, suspend and back, lock, console log
     GET, POST       /flavors              GET /flavors/detail     GET, DELETE /flavors/{id}
     GET, POST /os-keypairs                GET, DELETE /os-keypairs/{name}

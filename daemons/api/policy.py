@@ -58,6 +58,7 @@ DEFAULTS = {
     "os_compute_api:servers:show": "rule:project_reader_or_admin",
     "os_compute_api:servers:create": "rule:project_member_or_admin",
     "os_compute_api:servers:delete": "rule:project_member_or_admin",
+    "os_compute_api:servers:update": "rule:project_member_or_admin",
     **{rule: "rule:project_member_or_admin" for rule in (
         "os_compute_api:servers:stop", "os_compute_api:servers:start", "os_compute_api:servers:reboot",
         "os_compute_api:os-pause-server:pause", "os_compute_api:os-pause-server:unpause",

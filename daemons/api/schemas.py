@@ -401,3 +401,20 @@ SERVER_ACTIONS = {
                                                     "minimum": -1}},
         "additionalProperties": False})}),
 }
+
+
+# -- PUT /servers/{id} ---------------------------------------------------------------------------
+def _server_update(extra: dict) -> Schema:
+    return Schema({"type": "object", "properties": {"server": {
+        "type": "object", "properties": {"name": name, "OS-DCF:diskConfig": disk_config,
+                                         "accessIPv4": {"type": "string", "format": "ipv4"},
+                                         "accessIPv6": {"type": "string", "format": "ipv6"}, **extra},
+        "additionalProperties": False}}, "required": ["server"], "additionalProperties": False})
+
+
+SERVER_UPDATE = Versioned({
+    "2.1": _server_update({}),
+    "2.19": _server_update({"description": description}),
+    "2.90": _server_update({"description": description, "hostname": hostname}),
+    "2.94": _server_update({"description": description, "hostname": fqdn}),
+})

@@ -209,6 +209,21 @@ def server_detail(instance: Instance, urls: Urls, ctx: RequestContext, default_z
     return body
 
 
+# What PUT /servers/{id} showed before 2.75 made it the full representation.
+_UPDATE_KEYS_BEFORE_275 = frozenset({
+    "id", "name", "status", "tenant_id", "user_id", "metadata", "hostId", "image", "flavor", "created", "updated",
+    "addresses", "accessIPv4", "accessIPv6", "links", "OS-DCF:diskConfig", "progress", "fault", "locked",
+    "description", "tags", "trusted_image_certificates", "server_groups", "locked_reason"})
+
+
+def server_updated(instance: Instance, urls: Urls, ctx: RequestContext, default_zone: str, version: APIVersion,
+                   page: ServerPage) -> dict:
+    body = server_detail(instance, urls, ctx, default_zone, version, page, with_groups=True)
+    if version < (2, 75):
+        body = {key: value for key, value in body.items() if key in _UPDATE_KEYS_BEFORE_275}
+    return body
+
+
 # -- flavors ---------------------------------------------------------------------------------
 
 def flavor_summary(flavor: Flavor, urls: Urls, version: APIVersion) -> dict:

@@ -161,3 +161,29 @@ def test_service_bodies_conform(api, db, version):
     conforms(listed, version, "services", "list_services")
     assert isinstance(listed.json["services"][0]["id"], str) == (version == "2.53")
 
+
+
+@pytest.mark.parametrize("version", ["2.1", "2.9", "2.19", "2.26", "2.47", "2.71", "2.73", "2.74", "2.75", "2.90",
+                                     "2.96", str(MAX_VERSION)])
+def test_server_update_conforms_and_shows_the_full_server_from_2_75(api, placed, version):
+    uuid, _ = placed
+    body = {"name": f"renamed-{version}"}
+    if int(version.split(".")[1]) >= 19:
+        body["description"] = "changed"
+    updated = api.put(f"/servers/{uuid}", version=version, json={"server": body})
+    conforms(updated, version, "servers", "update_server")
+    shown = updated.json["server"]
+    assert shown["name"] == f"renamed-{version}"
+    assert ("OS-EXT-STS:vm_state" in shown) == (int(version.split(".")[1]) >= 75)
+
+
+def test_server_update_takes_each_field_from_its_version(api, placed):
+    uuid, _ = placed
+    assert api.put(f"/servers/{uuid}", version="2.18", json={"server": {"description": "d"}}).status_code == 400
+    assert api.put(f"/servers/{uuid}", version="2.89", json={"server": {"hostname": "h"}}).status_code == 400
+    fqdn = "web." + "sub." * 16 + "example"  # longer than a 63-character hostname: an FQDN from 2.94
+    assert api.put(f"/servers/{uuid}", version="2.90", json={"server": {"hostname": fqdn}}).status_code == 400
+    assert api.put(f"/servers/{uuid}", version="2.94", json={"server": {"hostname": fqdn}}).status_code == 200
+    assert api.get(f"/servers/{uuid}", version="2.94").json["server"]["OS-EXT-SRV-ATTR:hostname"] == fqdn
+    assert api.put(f"/servers/{uuid}", json={"server": {"name": ""}}).status_code == 400
+    assert api.put(f"/servers/{uuid}", token="bob:p2", json={"server": {"name": "x"}}).status_code == 404

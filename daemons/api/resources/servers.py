@@ -76,7 +76,7 @@ class ServersDetail(_Base):
 
 
 class Server(_Base):
-    """GET /servers/{id} and DELETE /servers/{id}."""
+    """GET, PUT and DELETE /servers/{id}."""
 
     def __init__(self, conf: Config, db: Database, transport: Transport):
         super().__init__(conf, db, transport)
@@ -92,6 +92,26 @@ class Server(_Base):
         zone = self.conf.default.default_availability_zone
         resp.media = {"server": views.server_detail(row, self.urls(req), ctx, zone, req.context.version, page,
                                                     with_groups=True)}
+
+    def on_put(self, req: falcon.Request, resp: falcon.Response, server_id: str) -> None:
+        """Rename, describe (2.19), set the hostname (2.90): database only, the guest is not told."""
+        ctx: RequestContext = req.context.ctx
+        version = req.context.version
+        body = validation.read_json(req)
+        schemas.SERVER_UPDATE.validate(version, body)
+        changes = body["server"]
+        updates = {column: changes[key] for key, column in (
+            ("name", "display_name"), ("description", "description"), ("hostname", "hostname")) if key in changes}
+        with self.db.writer() as session:
+            row = instances.get(session, server_id, project_id=None if ctx.is_admin else ctx.project_id)
+            policy.authorize(ctx, "os_compute_api:servers:update", {"project_id": row.project_id})
+            if updates:
+                instances.update_state(session, server_id, updates)
+                session.expire(row)
+                row = instances.get(session, server_id)
+            page = server_query.page_of(session, [row], ctx, version, self.conf.default.service_down_time)
+            zone = self.conf.default.default_availability_zone
+            resp.media = {"server": views.server_updated(row, self.urls(req), ctx, zone, version, page)}
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, server_id: str) -> None:
         delete.delete(self.conf, self.db, self.compute, req.context.ctx, server_id)
