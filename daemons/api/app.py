@@ -10,6 +10,7 @@ Routes (all under /compute/v2.1 unless noted):
     GET  /healthcheck                     database and message bus reachable? (no token needed)
     GET, POST       /servers              GET /servers/detail     GET, PUT, DELETE /servers/{id}
     POST /servers/{id}/action             stop, start, reboot, pause, suspend and back, lock, console log
+    /servers/{id}/metadata[/{key}], /servers/{id}/tags[/{tag}] (2.26), GET /servers/{id}/ips
     GET, POST       /flavors              GET /flavors/detail     GET, DELETE /flavors/{id}
     GET, POST /os-keypairs                GET, DELETE /os-keypairs/{name}
     GET, PUT, DELETE /os-quota-sets/{project}   GET .../defaults, .../detail
@@ -39,7 +40,17 @@ from ncloud.daemons.api.identity import limits as identity_limits
 from ncloud.daemons.api.identity import resources as identity
 from ncloud.daemons.api.image import resources as image
 from ncloud.daemons.api.image import schemas as image_schemas
-from ncloud.daemons.api.resources import flavors, health, hypervisors, keypairs, quotas, servers, services, versions
+from ncloud.daemons.api.resources import (
+    flavors,
+    health,
+    hypervisors,
+    keypairs,
+    quotas,
+    server_metadata,
+    servers,
+    services,
+    versions,
+)
 from ncloud.daemons.core.config import Config
 from ncloud.daemons.core.db.session import Database
 from ncloud.daemons.core.identity.auth import Authenticator
@@ -70,6 +81,11 @@ def create_app(conf: Config, db: Database, transport: Transport) -> falcon.App:
     app.add_route(f"{PREFIX}/servers/detail", servers.ServersDetail(conf, db, transport))
     app.add_route(f"{PREFIX}/servers/{{server_id}}", servers.Server(conf, db, transport))
     app.add_route(f"{PREFIX}/servers/{{server_id}}/action", servers.ServerAction(conf, db, transport))
+    for path, resource in (("metadata", server_metadata.ServerMetadata),
+                           ("metadata/{key}", server_metadata.ServerMetadataItem),
+                           ("tags", server_metadata.ServerTags), ("tags/{tag}", server_metadata.ServerTag),
+                           ("ips", server_metadata.ServerIPs), ("ips/{network}", server_metadata.ServerIPs)):
+        app.add_route(f"{PREFIX}/servers/{{server_id}}/{path}", resource(conf, db))
 
     app.add_route(f"{PREFIX}/flavors", flavors.Flavors(conf, db))
     app.add_route(f"{PREFIX}/flavors/detail", flavors.FlavorsDetail(conf, db))

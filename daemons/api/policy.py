@@ -66,6 +66,14 @@ DEFAULTS = {
         "os_compute_api:os-lock-server:lock", "os_compute_api:os-lock-server:unlock",
         "os_compute_api:os-console-output")},
     "os_compute_api:os-lock-server:unlock:unlock_override": "rule:admin_api",
+    **{f"os_compute_api:server-metadata:{action}": "rule:project_member_or_admin"
+       for action in ("create", "update_all", "update", "delete")},
+    **{f"os_compute_api:os-server-tags:{action}": "rule:project_member_or_admin"
+       for action in ("update_all", "update", "delete_all", "delete")},
+    **{rule: "rule:project_reader_or_admin" for rule in (
+        "os_compute_api:server-metadata:index", "os_compute_api:server-metadata:show",
+        "os_compute_api:os-server-tags:index", "os_compute_api:os-server-tags:show",
+        "os_compute_api:ips:index", "os_compute_api:ips:show")},
     "os_compute_api:servers:index:get_all_tenants": "rule:admin_api",
     "os_compute_api:servers:allow_all_filters": "rule:admin_api",
     "os_compute_api:servers:detail:get_all_tenants": "rule:admin_api",

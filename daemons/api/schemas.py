@@ -418,3 +418,15 @@ SERVER_UPDATE = Versioned({
     "2.90": _server_update({"description": description, "hostname": hostname}),
     "2.94": _server_update({"description": description, "hostname": fqdn}),
 })
+
+
+# -- /servers/{id}/metadata and /tags --------------------------------------------------------------
+SERVER_METADATA = Schema({"type": "object", "properties": {"metadata": metadata}, "required": ["metadata"],
+                          "additionalProperties": False})
+SERVER_METADATA_ITEM = Schema({"type": "object", "properties": {"meta": {**metadata, "minProperties": 1,
+                                                                         "maxProperties": 1}},
+                               "required": ["meta"], "additionalProperties": False})
+SERVER_TAGS = Schema({"type": "object", "properties": {"tags": {"type": "array", "items": tag,
+                                                                "maxItems": MAX_TAGS}},
+                      "required": ["tags"], "additionalProperties": False})
+SERVER_TAG = Schema(tag)

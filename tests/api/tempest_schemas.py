@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from types import SimpleNamespace
 
 import tempest.lib.api_schema.response.compute as compute_schemas
 from tempest.lib.common.rest_client import RestClient
@@ -30,6 +29,14 @@ def schema(version: str, resource: str, name: str) -> dict:
     raise LookupError(f"tempest has no {resource}.{name} schema at or below {version}")
 
 
+class _Response(dict):
+    """What tempest validates: the headers (lower-case names) with the status beside them."""
+
+    def __init__(self, response):
+        super().__init__((name.lower(), value) for name, value in response.headers.items())
+        self.status = response.status_code
+
+
 def conforms(response, version: str, resource: str, name: str) -> None:
     body = response.json if response.text else None
-    RestClient.validate_response(schema(version, resource, name), SimpleNamespace(status=response.status_code), body)
+    RestClient.validate_response(schema(version, resource, name), _Response(response), body)
