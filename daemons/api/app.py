@@ -11,6 +11,7 @@ Routes (all under /compute/v2.1 unless noted):
     GET, POST       /servers              GET /servers/detail     GET, PUT, DELETE /servers/{id}
     POST /servers/{id}/action             stop, start, reboot, pause, suspend and back, lock, console log
     /servers/{id}/metadata[/{key}], /servers/{id}/tags[/{tag}] (2.26), GET /servers/{id}/ips
+    GET  /servers/{id}/os-instance-actions[/{request_id}]
     GET, POST       /flavors              GET /flavors/detail     GET, DELETE /flavors/{id}
     GET, POST /os-keypairs                GET, DELETE /os-keypairs/{name}
     GET, PUT, DELETE /os-quota-sets/{project}   GET .../defaults, .../detail
@@ -44,6 +45,7 @@ from ncloud.daemons.api.resources import (
     flavors,
     health,
     hypervisors,
+    instance_actions,
     keypairs,
     quotas,
     server_metadata,
@@ -86,6 +88,9 @@ def create_app(conf: Config, db: Database, transport: Transport) -> falcon.App:
                            ("tags", server_metadata.ServerTags), ("tags/{tag}", server_metadata.ServerTag),
                            ("ips", server_metadata.ServerIPs), ("ips/{network}", server_metadata.ServerIPs)):
         app.add_route(f"{PREFIX}/servers/{{server_id}}/{path}", resource(conf, db))
+    app.add_route(f"{PREFIX}/servers/{{server_id}}/os-instance-actions", instance_actions.InstanceActions(conf, db))
+    app.add_route(f"{PREFIX}/servers/{{server_id}}/os-instance-actions/{{request_id}}",
+                  instance_actions.InstanceActionItem(conf, db))
 
     app.add_route(f"{PREFIX}/flavors", flavors.Flavors(conf, db))
     app.add_route(f"{PREFIX}/flavors/detail", flavors.FlavorsDetail(conf, db))

@@ -66,6 +66,10 @@ DEFAULTS = {
         "os_compute_api:os-lock-server:lock", "os_compute_api:os-lock-server:unlock",
         "os_compute_api:os-console-output")},
     "os_compute_api:os-lock-server:unlock:unlock_override": "rule:admin_api",
+    "os_compute_api:os-instance-actions:list": "rule:project_reader_or_admin",
+    "os_compute_api:os-instance-actions:show": "rule:project_reader_or_admin",
+    "os_compute_api:os-instance-actions:events": "rule:admin_api",
+    "os_compute_api:os-instance-actions:events:details": "rule:admin_api",
     **{f"os_compute_api:server-metadata:{action}": "rule:project_member_or_admin"
        for action in ("create", "update_all", "update", "delete")},
     **{f"os_compute_api:os-server-tags:{action}": "rule:project_member_or_admin"

@@ -430,3 +430,14 @@ SERVER_TAGS = Schema({"type": "object", "properties": {"tags": {"type": "array",
                                                                 "maxItems": MAX_TAGS}},
                       "required": ["tags"], "additionalProperties": False})
 SERVER_TAG = Schema(tag)
+
+
+# -- /servers/{id}/os-instance-actions -------------------------------------------------------------
+_ACTIONS_QUERY_258 = {"limit": {"type": "array", "items": non_negative_integer}, "marker": _strings,
+                      "changes-since": _times}
+INSTANCE_ACTIONS_QUERY = Versioned({
+    "2.1": Schema({"type": "object", "additionalProperties": True}, query=True),
+    "2.58": Schema({"type": "object", "properties": _ACTIONS_QUERY_258, "additionalProperties": False}, query=True),
+    "2.66": Schema({"type": "object", "properties": {**_ACTIONS_QUERY_258, "changes-before": _times},
+                    "additionalProperties": False}, query=True),
+})

@@ -217,7 +217,7 @@ def _order(ctx: RequestContext, version: APIVersion, params: dict[str, list[str]
 
 
 def _filters(query, version: APIVersion, params: dict[str, list[str]]):
-    since, before = _timestamp(params, "changes-since"), _timestamp(params, "changes-before")
+    since, before = timestamp(params, "changes-since"), timestamp(params, "changes-before")
     if since and before and since > before:
         raise Fault(400, f"The value of changes-since ({since.isoformat()}) must be earlier than or equal to "
                          f"the value of changes-before ({before.isoformat()}).")
@@ -248,7 +248,7 @@ def _filters(query, version: APIVersion, params: dict[str, list[str]]):
                 raise Fault(400, f"Invalid {name} value: {validation.last(params, name)}")
             query = query.where(column.in_([int(value) for value in params[name]]))
     for name, column in _DATE_COLUMNS.items():
-        value = _timestamp(params, name)
+        value = timestamp(params, name)
         if value:
             query = query.where(column == value)
     flavor = validation.last(params, "flavor")
@@ -287,7 +287,7 @@ def _tag_filters(query, params: dict[str, list[str]]):
     return query
 
 
-def _timestamp(params: dict[str, list[str]], name: str) -> dt.datetime | None:
+def timestamp(params: dict[str, list[str]], name: str) -> dt.datetime | None:
     """An ISO 8601 time (the schema checked its form) as naive UTC, as the database stores times."""
     value = validation.last(params, name)
     if not value:

@@ -8,13 +8,14 @@ schema tempest applies at that microversion: the newest `v2_N` module of that re
 from __future__ import annotations
 
 import importlib
-import pkgutil
+from pathlib import Path
 
 import tempest.lib.api_schema.response.compute as compute_schemas
 from tempest.lib.common.rest_client import RestClient
 
-_VERSIONS = sorted(int(info.name.split("_")[1]) for info in pkgutil.iter_modules(compute_schemas.__path__)
-                   if info.name.startswith("v2_"))
+# Directories, not pkgutil's packages: some (v2_84) have no __init__.py and are namespace packages.
+_VERSIONS = sorted(int(path.name.split("_")[1]) for base in compute_schemas.__path__ for path in Path(base).iterdir()
+                   if path.is_dir() and path.name.startswith("v2_"))
 
 
 def schema(version: str, resource: str, name: str) -> dict:
