@@ -16,6 +16,7 @@ Routes (all under /compute/v2.1 unless noted):
     GET, POST /os-keypairs                GET, DELETE /os-keypairs/{name}
     GET, PUT, DELETE /os-quota-sets/{project}   GET .../defaults, .../detail
     GET, PUT  /os-quota-class-sets/{class}      GET /limits
+    GET  /os-availability-zone, /os-availability-zone/detail (admin)
     GET  /os-services
     GET  /os-hypervisors, /os-hypervisors/detail, /os-hypervisors/{id}
 Identity v3 (identity/resources.py):
@@ -42,6 +43,7 @@ from ncloud.daemons.api.identity import resources as identity
 from ncloud.daemons.api.image import resources as image
 from ncloud.daemons.api.image import schemas as image_schemas
 from ncloud.daemons.api.resources import (
+    availability_zones,
     flavors,
     health,
     hypervisors,
@@ -142,6 +144,8 @@ def create_app(conf: Config, db: Database, transport: Transport) -> falcon.App:
     app.add_route(f"{PREFIX}/os-quota-sets/{{project_id}}/detail", quotas.QuotaSetDetail(conf, db))
     app.add_route(f"{PREFIX}/os-quota-class-sets/{{class_name}}", quotas.QuotaClassSet(conf, db))
     app.add_route(f"{PREFIX}/limits", quotas.Limits(conf, db))
+    app.add_route(f"{PREFIX}/os-availability-zone", availability_zones.AvailabilityZones(conf, db))
+    app.add_route(f"{PREFIX}/os-availability-zone/detail", availability_zones.AvailabilityZonesDetail(conf, db))
     app.add_route(f"{PREFIX}/os-services", services.Services(conf, db))
     app.add_route(f"{PREFIX}/os-hypervisors", hypervisors.Hypervisors(conf, db, transport))
     app.add_route(f"{PREFIX}/os-hypervisors/detail", hypervisors.HypervisorsDetail(conf, db, transport))
