@@ -17,7 +17,7 @@ Routes (all under /compute/v2.1 unless noted):
     GET, PUT, DELETE /os-quota-sets/{project}   GET .../defaults, .../detail
     GET, PUT  /os-quota-class-sets/{class}      GET /limits
     GET  /os-availability-zone, /os-availability-zone/detail (admin)
-    GET  /os-services
+    GET  /os-services                      PUT, DELETE /os-services/{id or action}
     GET  /os-hypervisors, /os-hypervisors/detail, /os-hypervisors/{id}
 Identity v3 (identity/resources.py):
     GET  /identity, /identity/v3          version documents (no token needed)
@@ -147,6 +147,7 @@ def create_app(conf: Config, db: Database, transport: Transport) -> falcon.App:
     app.add_route(f"{PREFIX}/os-availability-zone", availability_zones.AvailabilityZones(conf, db))
     app.add_route(f"{PREFIX}/os-availability-zone/detail", availability_zones.AvailabilityZonesDetail(conf, db))
     app.add_route(f"{PREFIX}/os-services", services.Services(conf, db))
+    app.add_route(f"{PREFIX}/os-services/{{service_id}}", services.ServiceItem(conf, db))
     app.add_route(f"{PREFIX}/os-hypervisors", hypervisors.Hypervisors(conf, db, transport))
     app.add_route(f"{PREFIX}/os-hypervisors/detail", hypervisors.HypervisorsDetail(conf, db, transport))
     app.add_route(f"{PREFIX}/os-hypervisors/{{hypervisor_id}}", hypervisors.Hypervisor(conf, db, transport))

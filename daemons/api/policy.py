@@ -101,6 +101,8 @@ DEFAULTS = {
     "os_compute_api:os-flavor-manage:delete": "rule:admin_api",
     "os_compute_api:os-flavor-manage:update": "rule:admin_api",
     "os_compute_api:os-services:list": "rule:admin_api",
+    "os_compute_api:os-services:update": "rule:admin_api",
+    "os_compute_api:os-services:delete": "rule:admin_api",
     "os_compute_api:os-availability-zone:list": "",
     "os_compute_api:os-availability-zone:detail": "rule:admin_api",
     "os_compute_api:os-hypervisors:list": "rule:admin_api",

@@ -441,3 +441,19 @@ INSTANCE_ACTIONS_QUERY = Versioned({
     "2.66": Schema({"type": "object", "properties": {**_ACTIONS_QUERY_258, "changes-before": _times},
                     "additionalProperties": False}, query=True),
 })
+
+
+# -- os-services -----------------------------------------------------------------------------------
+_service_reason = {"type": "string", "minLength": 1, "maxLength": 255}
+_host_binary = {"host": {"type": "string", "minLength": 1, "maxLength": 255},
+                "binary": {"type": "string", "minLength": 1, "maxLength": 255}}
+SERVICE_LEGACY_ACTIONS = {
+    action: Schema({"type": "object", "properties": {**_host_binary, **extra}, "required": ["host", "binary", *needed],
+                    "additionalProperties": False})
+    for action, extra, needed in (
+        ("enable", {}, ()), ("disable", {}, ()),
+        ("disable-log-reason", {"disabled_reason": _service_reason}, ("disabled_reason",)),
+        ("force-down", {"forced_down": boolean}, ("forced_down",)))}
+SERVICE_UPDATE = Schema({"type": "object", "properties": {
+    "status": {"type": "string", "enum": ["enabled", "disabled"]}, "disabled_reason": _service_reason,
+    "forced_down": {"type": "boolean"}}, "additionalProperties": False, "minProperties": 1})

@@ -6,7 +6,9 @@ import json
 
 import pytest
 
+from ncloud.daemons.core import instances
 from tests.api.conftest import ADMIN, add_compute_node, add_service, place
+from tests.api.tempest_schemas import conforms
 
 pytestmark = pytest.mark.usefixtures("seeded")
 
@@ -76,3 +78,47 @@ def test_os_hypervisors_detail_reports_capacity_and_usage_from_placement(api, db
     assert api.get(f"/os-hypervisors/{node_id}", token=ADMIN).json["hypervisor"] == hypervisor
     missing = api.get("/os-hypervisors/999", token=ADMIN)
     assert missing.status_code == 404 and list(missing.json) == ["itemNotFound"]
+
+
+def test_before_2_53_services_change_by_host_and_binary(api, db):
+    add_service(db, "cmp-1")
+    disabled = api.put("/os-services/disable-log-reason", token=ADMIN, json={
+        "host": "cmp-1", "binary": "ncloud-compute", "disabled_reason": "disk swap"})
+    conforms(disabled, "2.1", "services", "disable_log_reason")
+    assert disabled.json["service"] == {"host": "cmp-1", "binary": "ncloud-compute", "status": "disabled",
+                                        "disabled_reason": "disk swap"}
+    enabled = api.put("/os-services/enable", token=ADMIN, json={"host": "cmp-1", "binary": "ncloud-compute"})
+    conforms(enabled, "2.1", "services", "enable_disable_service")
+    assert api.put("/os-services/force-down", token=ADMIN, version="2.10",
+                   json={"host": "cmp-1", "binary": "ncloud-compute", "forced_down": True}).status_code == 404
+    down = api.put("/os-services/force-down", token=ADMIN, version="2.11",
+                   json={"host": "cmp-1", "binary": "ncloud-compute", "forced_down": True})
+    conforms(down, "2.11", "services", "update_forced_down")
+    listed = api.get("/os-services", token=ADMIN, version="2.11").json["services"][0]
+    assert (listed["forced_down"], listed["state"]) == (True, "down")
+    assert api.put("/os-services/disable", token=ADMIN, json={"host": "nope", "binary": "x"}).status_code == 404
+    assert api.put("/os-services/disable", json={"host": "cmp-1", "binary": "ncloud-compute"}).status_code == 403
+
+
+def test_from_2_53_services_change_and_go_by_uuid(api, db, seeded):
+    add_service(db, "cmp-1")
+    add_compute_node(db, "cmp-1")
+    service = api.get("/os-services", token=ADMIN, version="2.53").json["services"][0]
+    updated = api.put(f"/os-services/{service['id']}", token=ADMIN, version="2.53",
+                      json={"status": "disabled", "disabled_reason": "maintenance"})
+    conforms(updated, "2.53", "services", "update_service")
+    assert (updated.json["service"]["status"], updated.json["service"]["disabled_reason"]) == (
+        "disabled", "maintenance")
+    assert api.put(f"/os-services/{service['id']}", token=ADMIN, version="2.53",
+                   json={"status": "enabled", "disabled_reason": "x"}).status_code == 400
+    # the old verbs are gone: "enable" is now a service id that does not exist
+    assert api.put("/os-services/enable", token=ADMIN, version="2.53", json={"status": "enabled"}).status_code == 404
+    uuid = api.boot("web")
+    place(db, uuid, "cmp-1")
+    busy = api.delete(f"/os-services/{service['id']}", token=ADMIN, version="2.53")
+    assert busy.status_code == 409
+    with db.writer() as session:
+        instances.mark_deleted(session, uuid)
+    assert api.delete(f"/os-services/{service['id']}", token=ADMIN, version="2.53").status_code == 204
+    assert api.get("/os-services", token=ADMIN).json["services"] == []
+    assert api.get("/os-hypervisors", token=ADMIN).json["hypervisors"] == []
