@@ -16,6 +16,7 @@ Routes (all under /compute/v2.1 unless noted):
     GET, POST /os-keypairs                GET, DELETE /os-keypairs/{name}
     GET, PUT, DELETE /os-quota-sets/{project}   GET .../defaults, .../detail
     GET, PUT  /os-quota-class-sets/{class}      GET /limits
+    GET, POST /os-server-groups           GET, DELETE /os-server-groups/{id}
     GET  /os-availability-zone, /os-availability-zone/detail (admin)
     GET  /os-services                      PUT, DELETE /os-services/{id or action}
     GET  /os-hypervisors, /os-hypervisors/detail, /os-hypervisors/{id}
@@ -50,6 +51,7 @@ from ncloud.daemons.api.resources import (
     instance_actions,
     keypairs,
     quotas,
+    server_groups,
     server_metadata,
     servers,
     services,
@@ -144,6 +146,8 @@ def create_app(conf: Config, db: Database, transport: Transport) -> falcon.App:
     app.add_route(f"{PREFIX}/os-quota-sets/{{project_id}}/detail", quotas.QuotaSetDetail(conf, db))
     app.add_route(f"{PREFIX}/os-quota-class-sets/{{class_name}}", quotas.QuotaClassSet(conf, db))
     app.add_route(f"{PREFIX}/limits", quotas.Limits(conf, db))
+    app.add_route(f"{PREFIX}/os-server-groups", server_groups.ServerGroups(conf, db))
+    app.add_route(f"{PREFIX}/os-server-groups/{{group_id}}", server_groups.ServerGroupItem(conf, db))
     app.add_route(f"{PREFIX}/os-availability-zone", availability_zones.AvailabilityZones(conf, db))
     app.add_route(f"{PREFIX}/os-availability-zone/detail", availability_zones.AvailabilityZonesDetail(conf, db))
     app.add_route(f"{PREFIX}/os-services", services.Services(conf, db))

@@ -27,7 +27,7 @@ from ncloud.daemons.api import policy
 from ncloud.daemons.api.errors import Fault
 from ncloud.daemons.api.validation import to_bool
 from ncloud.daemons.conductor.rpcapi import ConductorAPI
-from ncloud.daemons.core import exception, instances, quotas, states
+from ncloud.daemons.core import exception, instances, quotas, server_groups, states
 from ncloud.daemons.core.config import Config
 from ncloud.daemons.core.context import RequestContext
 from ncloud.daemons.core.db.models import (
@@ -40,6 +40,8 @@ from ncloud.daemons.core.db.models import (
     InstanceTag,
     KeyPair,
     RequestSpec,
+    ServerGroup,
+    ServerGroupMember,
     utcnow,
 )
 from ncloud.daemons.core.db.session import Database
@@ -87,6 +89,7 @@ def create(conf: Config, db: Database, conductor: ConductorAPI, ctx: RequestCont
         count = quotas.servers_allowed(conf, session, ctx.project_id, ctx.user_id, min_count, max_count,
                                        flavor.vcpus, flavor.memory_mb, len(server.get("metadata") or {}))
         uuids = uuids[:count]
+        group = _join_group(conf, session, ctx, hints.get("group"), uuids)
         snapshot = flavor_snapshot(flavor)
         spec = {
             "flavor": snapshot,
@@ -103,6 +106,8 @@ def create(conf: Config, db: Database, conductor: ConductorAPI, ctx: RequestCont
         }
         if destination:
             spec["requested_destination"] = destination
+        if group is not None:
+            spec["group"] = {"uuid": group.uuid, "policy": group.policy, "rules": group.rules or {}}
         now = utcnow()
         rows = []
         for index, uuid in enumerate(uuids):
@@ -204,6 +209,31 @@ def _availability_zone(ctx: RequestContext, requested: str | None,
     if zone and zone != conf.default.default_availability_zone:
         raise Fault(400, "The requested availability zone is not available")
     return zone or None, host or None, node or None
+
+
+def _join_group(conf: Config, session: Session, ctx: RequestContext, group_id, uuids: list[str]):
+    """The scheduler hint `group`: the servers join the caller's project's group, within the
+    `server_group_members` quota (counted under the group's lock)."""
+    if group_id is None:
+        return None
+    if isinstance(group_id, list) and len(group_id) == 1:
+        group_id = group_id[0]
+    try:
+        group_uuid = str(uuidlib.UUID(str(group_id)))
+    except ValueError:
+        raise Fault(400, f"Invalid input for field/attribute group. Value: {group_id}. "
+                         f"'{group_id}' is not a 'uuid'") from None
+    group = session.scalars(select(ServerGroup).where(ServerGroup.uuid == group_uuid)).first()
+    if group is None or group.project_id != ctx.project_id:
+        raise Fault(400, f"Server group {group_uuid} could not be found.")
+    limit = quotas.project_limits(conf, session, ctx.project_id, ctx.user_id)["server_group_members"]
+    if limit != quotas.UNLIMITED:
+        quotas.lock(session, f"group:{group_uuid}")
+        members = len(server_groups.members(session, [group.id])[group.id])
+        if members + len(uuids) > limit:
+            raise Fault(403, "Quota exceeded, too many servers in group")
+    session.add_all(ServerGroupMember(group_id=group.id, instance_uuid=uuid) for uuid in uuids)
+    return group
 
 
 def _requested_destination(ctx: RequestContext, server: dict, forced: bool) -> dict | None:

@@ -457,3 +457,32 @@ SERVICE_LEGACY_ACTIONS = {
 SERVICE_UPDATE = Schema({"type": "object", "properties": {
     "status": {"type": "string", "enum": ["enabled", "disabled"]}, "disabled_reason": _service_reason,
     "forced_down": {"type": "boolean"}}, "additionalProperties": False, "minProperties": 1})
+
+
+# -- os-server-groups ------------------------------------------------------------------------------
+def _server_group(properties: dict, required: list[str]) -> Schema:
+    return Schema({"type": "object", "properties": {"server_group": {
+        "type": "object", "properties": {"name": name, **properties}, "required": ["name", *required],
+        "additionalProperties": False}}, "required": ["server_group"], "additionalProperties": False})
+
+
+def _policies(names: list[str]) -> dict:
+    return {"type": "array", "items": {"type": "string", "enum": names}, "uniqueItems": True, "minItems": 1,
+            "maxItems": 1}
+
+
+_HARD_POLICIES = ["anti-affinity", "affinity"]
+_ALL_POLICIES = [*_HARD_POLICIES, "soft-anti-affinity", "soft-affinity"]
+SERVER_GROUP_CREATE = Versioned({
+    "2.1": _server_group({"policies": _policies(_HARD_POLICIES)}, ["policies"]),
+    "2.15": _server_group({"policies": _policies(_ALL_POLICIES)}, ["policies"]),
+    "2.64": _server_group({"policy": {"type": "string", "enum": _ALL_POLICIES}, "rules": {
+        "type": "object", "properties": {"max_server_per_host": positive_integer}, "additionalProperties": False}},
+        ["policy"]),
+})
+_GROUP_QUERY = {"all_projects": _strings, "limit": {"type": "array", "items": positive_integer},
+                "offset": {"type": "array", "items": non_negative_integer}}
+SERVER_GROUP_LIST_QUERY = Versioned({
+    "2.1": Schema({"type": "object", "properties": _GROUP_QUERY, "additionalProperties": True}, query=True),
+    "2.75": Schema({"type": "object", "properties": _GROUP_QUERY, "additionalProperties": False}, query=True),
+})

@@ -30,7 +30,7 @@ from ncloud.daemons.api import paging, policy, schemas, validation, views
 from ncloud.daemons.api.errors import Fault
 from ncloud.daemons.api.microversion import APIVersion
 from ncloud.daemons.compute.rpcapi import BINARY as COMPUTE_BINARY
-from ncloud.daemons.core import instances, servicegroup, states
+from ncloud.daemons.core import instances, server_groups, servicegroup, states
 from ncloud.daemons.core.config import Config
 from ncloud.daemons.core.context import RequestContext
 from ncloud.daemons.core.db.models import Instance, InstanceTag, RequestSpec, Service
@@ -161,8 +161,9 @@ def next_link(body: dict, urls: views.Urls, path: str, params: dict, rows: list,
 
 
 def page_of(session: Session, rows: list[Instance], ctx: RequestContext, version: APIVersion,
-            down_time: float) -> views.ServerPage:
-    """Everything server bodies at `version` show beyond the rows: one query per kind, none unasked."""
+            down_time: float, with_groups: bool = False) -> views.ServerPage:
+    """Everything server bodies at `version` show beyond the rows: one query per kind, none unasked
+    (`with_groups`: the 2.71 `server_groups` of show and update)."""
     page = views.ServerPage(
         extended=policy.allowed(ctx, "os_compute_api:os-extended-server-attributes"),
         show_host_status=version >= (2, 16) and policy.allowed(ctx, "os_compute_api:servers:show:host_status"),
@@ -179,6 +180,8 @@ def page_of(session: Session, rows: list[Instance], ctx: RequestContext, version
                                                              Service.binary == COMPUTE_BINARY)):
             page.host_status[service.host] = (
                 "MAINTENANCE" if service.disabled else "UP" if servicegroup.is_up(service, down_time) else "DOWN")
+    if with_groups and version >= (2, 71):
+        page.groups = server_groups.groups_of(session, uuids)
     if version >= (2, 98) and uuids:
         page.specs = dict(session.execute(select(RequestSpec.instance_uuid, RequestSpec.spec)
                                           .where(RequestSpec.instance_uuid.in_(uuids))).all())

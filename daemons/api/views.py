@@ -104,6 +104,7 @@ class ServerPage:
     tags: dict[str, list[str]] = field(default_factory=dict)
     host_status: dict[str, str] = field(default_factory=dict)  # host -> UP, DOWN, MAINTENANCE
     specs: dict[str, dict] = field(default_factory=dict)  # uuid -> request spec (2.98 image properties, 2.100)
+    groups: dict[str, str] = field(default_factory=dict)  # uuid -> its server group's uuid (2.71)
     extended: bool = False  # OS-EXT-SRV-ATTR:* (admin by default)
     show_host_status: bool = False
     extra_specs: bool = True  # in the embedded flavor (2.47)
@@ -196,7 +197,7 @@ def server_detail(instance: Instance, urls: Urls, ctx: RequestContext, default_z
     if version >= (2, 63):
         body["trusted_image_certificates"] = instance.trusted_certs
     if version >= (2, 71) and with_groups:
-        body["server_groups"] = []
+        body["server_groups"] = [page.groups[instance.uuid]] if instance.uuid in page.groups else []
     if version >= (2, 73):
         body["locked_reason"] = instance.locked_reason
     if version >= (2, 96):

@@ -12,7 +12,7 @@ import datetime as dt
 import functools
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from ncloud.daemons.core import exception, states
@@ -21,6 +21,7 @@ from ncloud.daemons.core.db.models import (
     InstanceAction,
     InstanceActionEvent,
     InstanceFault,
+    ServerGroupMember,
     utcnow,
 )
 
@@ -131,6 +132,8 @@ def mark_deleted(session: Session, uuid: str) -> bool:
         update(Instance).where(Instance.uuid == uuid, Instance.deleted.is_(False)).values(
             vm_state=states.DELETED, task_state=None, task_started_at=None, power_state=states.NOSTATE,
             deleted=True, deleted_at=now, terminated_at=now, updated_at=now))
+    if result.rowcount == 1:  # a deleted server leaves its group, as in Nova
+        session.execute(delete(ServerGroupMember).where(ServerGroupMember.instance_uuid == uuid))
     return result.rowcount == 1
 
 

@@ -129,9 +129,16 @@ SECTIONS: dict[str, tuple[Opt, ...]] = {
             "Pick at random among this many best-weighed hosts (spreads concurrent claims).", minimum=1),
         Opt("ram_weight_multiplier", float, 1.0,
             "Weight of free RAM: positive spreads servers over hosts, negative packs them."),
-        Opt("enabled_filters", list, ["ComputeFilter", "AvailabilityZoneFilter", "ResourceFilter"],
+        Opt("enabled_filters", list, ["ComputeFilter", "AvailabilityZoneFilter", "ResourceFilter",
+                                      "ServerGroupAffinityFilter", "ServerGroupAntiAffinityFilter"],
             "Host filters, in order (RetryFilter, which skips hosts a build already failed on, always runs).",
-            choices=("ComputeFilter", "AvailabilityZoneFilter", "ResourceFilter", "RetryFilter")),
+            choices=("ComputeFilter", "AvailabilityZoneFilter", "ResourceFilter", "RetryFilter",
+                     "ServerGroupAffinityFilter", "ServerGroupAntiAffinityFilter")),
+        Opt("soft_affinity_weight_multiplier", float, 2.0,
+            "Weight of a soft-affinity group's servers on a host (above the RAM weigher's, so that the "
+            "policy wins whenever it can be kept).", minimum=0),
+        Opt("soft_anti_affinity_weight_multiplier", float, 2.0,
+            "Weight of a soft-anti-affinity group's absence from a host.", minimum=0),
         Opt("claim_retries", int, 10,
             "Attempts of one claim on one host, re-reading the host each time it lost a race with another "
             "claim, before the host is given up for this request.", minimum=1),

@@ -14,7 +14,7 @@ import threading
 import time
 from collections import Counter
 
-from ncloud.daemons.core import exception, placement
+from ncloud.daemons.core import exception, placement, server_groups
 from ncloud.daemons.core.context import RequestContext
 from ncloud.daemons.core.db.session import Database
 from ncloud.daemons.scheduler import filters, host_state, weighers
@@ -46,9 +46,15 @@ class SchedulerManager:
         request = placement.flavor_resources(spec["flavor"])
         chosen: list[dict] = []
         claimed_now: list[str] = []
+        if spec.get("group"):  # where the group's other servers are (filters/server_group.py)
+            with self.db.reader() as session:
+                spec = {**spec, "group_hosts": server_groups.member_hosts(session, spec["group"]["uuid"],
+                                                                          excluding=instance_uuids)}
         try:
             for uuid in instance_uuids:
                 host, new_claim = self._place(uuid, spec, request)
+                if spec.get("group"):
+                    spec["group_hosts"][host.host] += 1
                 if new_claim:
                     claimed_now.append(uuid)
                 chosen.append({"host": host.host, "node": host.nodename, "provider_id": host.provider_id})
@@ -133,7 +139,7 @@ class SchedulerManager:
         candidates, story = self._candidates(spec, request, hosts)
         lost_races = []
         while candidates:
-            ranked = [host for _, host in weighers.weigh(candidates, self.weighers)]
+            ranked = [host for _, host in weighers.weigh(candidates, self.weighers, spec)]
             host = random.choice(ranked[:self.conf.scheduler.host_subset_size])
             try:
                 host.provider = placement.claim(self.db, uuid, host.provider_id, request,

@@ -110,3 +110,72 @@ def test_other_availability_zone_has_no_hosts(db):
     with pytest.raises(exception.NoValidHost, match=r"AvailabilityZoneFilter removed 1 \(not in availability "
                                                     r"zone az2 on 1\)"):
         scheduler(db).select_destinations(admin_context(), spec(availability_zone="az2"), ["i1"])
+
+
+def add_group(db, policy, rules=None, members=()):
+    """A server group whose existing servers run on `members` (one host name per server)."""
+    import uuid as uuidlib
+
+    from ncloud.daemons.core.db.models import Instance, ServerGroup, ServerGroupMember
+
+    group_uuid = str(uuidlib.uuid4())
+    with db.writer() as session:
+        group = ServerGroup(uuid=group_uuid, name="g", project_id="p", user_id="u", policy=policy, rules=rules or {})
+        session.add(group)
+        session.flush()
+        for host in members:
+            uuid = str(uuidlib.uuid4())
+            session.add(Instance(uuid=uuid, project_id="p", user_id="u", display_name="m", flavor={}, vcpus=1,
+                                 memory_mb=512, root_gb=1, vm_state="active", host=host, node=host))
+            session.add(ServerGroupMember(group_id=group.id, instance_uuid=uuid))
+    return {"uuid": group_uuid, "policy": policy, "rules": rules or {}}
+
+
+def test_affinity_keeps_a_group_on_its_host_even_when_others_are_emptier(db):
+    add_host(db, "small", memory_mb=2048)
+    add_host(db, "big", memory_mb=8192)
+    group = add_group(db, "affinity", members=["small"])
+    chosen = scheduler(db).select_destinations(admin_context(), spec(group=group), ["i1", "i2"])
+    assert [c["host"] for c in chosen] == ["small", "small"]
+
+
+def test_a_new_affinity_group_lands_all_its_servers_together(db):
+    add_host(db, "a")
+    add_host(db, "b")
+    group = add_group(db, "affinity")
+    chosen = scheduler(db).select_destinations(admin_context(), spec(group=group), ["i1", "i2", "i3"])
+    assert len({c["host"] for c in chosen}) == 1
+
+
+def test_anti_affinity_spreads_and_refuses_when_every_host_has_one(db):
+    add_host(db, "a")
+    add_host(db, "b")
+    add_host(db, "c")
+    group = add_group(db, "anti-affinity", members=["a"])
+    chosen = scheduler(db).select_destinations(admin_context(), spec(group=group), ["i1", "i2"])
+    assert sorted(c["host"] for c in chosen) == ["b", "c"]
+    full = add_group(db, "anti-affinity", members=["a", "b", "c"])
+    with pytest.raises(exception.NoValidHost) as refused:
+        scheduler(db).select_destinations(admin_context(), spec(group=full), ["i9"])
+    assert "ServerGroupAntiAffinityFilter removed 3" in str(refused.value)
+
+
+def test_max_server_per_host_allows_that_many(db):
+    add_host(db, "a")
+    add_host(db, "b")
+    group = add_group(db, "anti-affinity", rules={"max_server_per_host": 2}, members=["a"])
+    chosen = scheduler(db).select_destinations(admin_context(), spec(group=group), ["i1", "i2", "i3"])
+    assert sorted(c["host"] for c in chosen) == ["a", "b", "b"]
+
+
+def test_soft_policies_prefer_but_never_refuse(db):
+    add_host(db, "small", memory_mb=2048)
+    add_host(db, "big", memory_mb=8192)
+    soft = add_group(db, "soft-affinity", members=["small"])
+    assert scheduler(db).select_destinations(admin_context(), spec(group=soft), ["i1"])[0]["host"] == "small"
+    add_host(db, "other", memory_mb=1024)
+    apart = add_group(db, "soft-anti-affinity", members=["big", "small"])
+    assert scheduler(db).select_destinations(admin_context(), spec(group=apart), ["i2"])[0]["host"] == "other"
+    # every host holds a member: still placed, on the emptiest
+    crowded = add_group(db, "soft-anti-affinity", members=["big", "small", "other"])
+    assert scheduler(db).select_destinations(admin_context(), spec(group=crowded), ["i3"])[0]["host"] == "big"

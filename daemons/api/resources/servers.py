@@ -88,7 +88,7 @@ class Server(_Base):
             row = instances.get(session, server_id, project_id=None if ctx.is_admin else ctx.project_id)
             policy.authorize(ctx, "os_compute_api:servers:show", {"project_id": row.project_id})
             page = server_query.page_of(session, [row], ctx, req.context.version,
-                                        self.conf.default.service_down_time)
+                                        self.conf.default.service_down_time, with_groups=True)
         zone = self.conf.default.default_availability_zone
         resp.media = {"server": views.server_detail(row, self.urls(req), ctx, zone, req.context.version, page,
                                                     with_groups=True)}
@@ -109,7 +109,8 @@ class Server(_Base):
                 instances.update_state(session, server_id, updates)
                 session.expire(row)
                 row = instances.get(session, server_id)
-            page = server_query.page_of(session, [row], ctx, version, self.conf.default.service_down_time)
+            page = server_query.page_of(session, [row], ctx, version, self.conf.default.service_down_time,
+                                        with_groups=True)
             zone = self.conf.default.default_availability_zone
             resp.media = {"server": views.server_updated(row, self.urls(req), ctx, zone, version, page)}
 

@@ -151,6 +151,27 @@ class InstanceTag(Base):
     __table_args__ = (Index("ix_instance_tags_tag", "tag"),)
 
 
+class ServerGroup(Timestamps, Base):
+    """A set of servers placed by one policy: (soft-)affinity or (soft-)anti-affinity."""
+
+    __tablename__ = "server_groups"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uuid: Mapped[str] = mapped_column(UUID, unique=True)
+    name: Mapped[str] = mapped_column(String(255))
+    project_id: Mapped[str] = mapped_column(ID, index=True)
+    user_id: Mapped[str] = mapped_column(ID)
+    policy: Mapped[str] = mapped_column(String(32))
+    rules: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class ServerGroupMember(Base):
+    """A server in a group; a server is in one group at most."""
+
+    __tablename__ = "server_group_members"
+    group_id: Mapped[int] = mapped_column(ForeignKey("server_groups.id", ondelete="CASCADE"), index=True)
+    instance_uuid: Mapped[str] = mapped_column(UUID, primary_key=True)
+
+
 class KeyPair(Timestamps, Base):
     """An SSH public key (or x509 certificate) a user registered to inject into servers.
 

@@ -11,8 +11,10 @@ from ncloud.daemons.scheduler.filters.availability_zone import AvailabilityZoneF
 from ncloud.daemons.scheduler.filters.compute import ComputeFilter
 from ncloud.daemons.scheduler.filters.resources import ResourceFilter
 from ncloud.daemons.scheduler.filters.retry import RetryFilter
+from ncloud.daemons.scheduler.filters.server_group import ServerGroupAffinityFilter, ServerGroupAntiAffinityFilter
 
-ALL = {cls.__name__: cls for cls in (ComputeFilter, AvailabilityZoneFilter, ResourceFilter, RetryFilter)}
+ALL = {cls.__name__: cls for cls in (ComputeFilter, AvailabilityZoneFilter, ResourceFilter, RetryFilter,
+                                     ServerGroupAffinityFilter, ServerGroupAntiAffinityFilter)}
 
 
 def enabled(names: list[str]) -> list:

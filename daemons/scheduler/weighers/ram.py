@@ -11,5 +11,5 @@ class RAMWeigher:
     def __init__(self, multiplier: float = 1.0):
         self.multiplier = multiplier
 
-    def score(self, host) -> float:
+    def score(self, host, spec: dict) -> float:
         return float(host.free(placement.MEMORY_MB))
