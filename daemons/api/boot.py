@@ -216,13 +216,7 @@ def _join_group(conf: Config, session: Session, ctx: RequestContext, group_id, u
     `server_group_members` quota (counted under the group's lock)."""
     if group_id is None:
         return None
-    if isinstance(group_id, list) and len(group_id) == 1:
-        group_id = group_id[0]
-    try:
-        group_uuid = str(uuidlib.UUID(str(group_id)))
-    except ValueError:
-        raise Fault(400, f"Invalid input for field/attribute group. Value: {group_id}. "
-                         f"'{group_id}' is not a 'uuid'") from None
+    group_uuid = str(uuidlib.UUID(group_id))  # the schema checked its form
     group = session.scalars(select(ServerGroup).where(ServerGroup.uuid == group_uuid)).first()
     if group is None or group.project_id != ctx.project_id:
         raise Fault(400, f"Server group {group_uuid} could not be found.")

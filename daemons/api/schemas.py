@@ -35,7 +35,22 @@ metadata = {
     "additionalProperties": False,
 }
 disk_config = {"type": "string", "enum": ["AUTO", "MANUAL"]}
-scheduler_hints = {"type": "object", "additionalProperties": True}
+# Nova's hints; others pass (a custom filter may read them).
+scheduler_hints = {
+    "type": "object",
+    "properties": {
+        "group": {"type": "string", "format": "uuid"},
+        "different_host": {"oneOf": [{"type": "string", "format": "uuid"},
+                                     {"type": "array", "items": {"type": "string", "format": "uuid"}}]},
+        "same_host": {"type": ["string", "array"], "items": {"type": "string", "format": "uuid"}},
+        "query": {"type": ["string", "object"]},
+        "target_cell": {"type": "string", "minLength": 1, "maxLength": 255},
+        "different_cell": {"type": ["string", "array"], "items": {"type": "string"}},
+        "build_near_host_ip": {"type": "string", "oneOf": [{"format": "ipv4"}, {"format": "ipv6"}]},
+        "cidr": {"type": "string", "pattern": "^/[0-9a-f.:]+$"},
+    },
+    "additionalProperties": True,
+}
 
 network = {
     "type": "object",

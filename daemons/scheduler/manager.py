@@ -14,8 +14,11 @@ import threading
 import time
 from collections import Counter
 
+from sqlalchemy import select
+
 from ncloud.daemons.core import exception, placement, server_groups
 from ncloud.daemons.core.context import RequestContext
+from ncloud.daemons.core.db.models import Instance
 from ncloud.daemons.core.db.session import Database
 from ncloud.daemons.scheduler import filters, host_state, weighers
 
@@ -50,6 +53,9 @@ class SchedulerManager:
             with self.db.reader() as session:
                 spec = {**spec, "group_hosts": server_groups.member_hosts(session, spec["group"]["uuid"],
                                                                           excluding=instance_uuids)}
+        hints = spec.get("scheduler_hints") or {}
+        if hints.get("same_host") or hints.get("different_host"):  # filters/affinity_hints.py
+            spec = {**spec, "hint_hosts": self._hint_hosts(hints)}
         try:
             for uuid in instance_uuids:
                 host, new_claim = self._place(uuid, spec, request)
@@ -67,6 +73,18 @@ class SchedulerManager:
             raise
         LOG.info("placed %s on %s", ", ".join(instance_uuids), ", ".join(c["host"] for c in chosen))
         return chosen
+
+    def _hint_hosts(self, hints: dict) -> dict[str, set[str]]:
+        """{hint: the hosts of the servers it names} for same_host and different_host."""
+        found = {}
+        with self.db.reader() as session:
+            for hint in ("same_host", "different_host"):
+                uuids = hints.get(hint)
+                if uuids:
+                    uuids = [uuids] if isinstance(uuids, str) else list(uuids)
+                    found[hint] = set(session.scalars(select(Instance.host).where(
+                        Instance.uuid.in_(uuids), Instance.deleted.is_(False), Instance.host.is_not(None))))
+        return found
 
     def _hosts(self, fresh: bool = False) -> list[host_state.HostState]:
         """The candidate hosts, read again at most every HOST_STATE_MAX_AGE seconds.

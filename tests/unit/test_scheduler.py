@@ -1,10 +1,13 @@
 """The scheduler: filters, weighers, claims, and the story it tells when nothing fits."""
 
+import uuid as uuidlib
+
 import pytest
 
 from ncloud.daemons.compute.manager import node_uuid
 from ncloud.daemons.core import config, exception, placement, servicegroup
 from ncloud.daemons.core.context import admin_context
+from ncloud.daemons.core.db.models import Instance, ServerGroup, ServerGroupMember
 from ncloud.daemons.scheduler.manager import SchedulerManager
 
 TINY = {"vcpus": 1, "memory_mb": 512, "root_gb": 1}
@@ -112,22 +115,24 @@ def test_other_availability_zone_has_no_hosts(db):
         scheduler(db).select_destinations(admin_context(), spec(availability_zone="az2"), ["i1"])
 
 
+def add_server(db, host) -> str:
+    """A server running on `host`, as the database records it."""
+    uuid = str(uuidlib.uuid4())
+    with db.writer() as session:
+        session.add(Instance(uuid=uuid, project_id="p", user_id="u", display_name="m", flavor={}, vcpus=1,
+                             memory_mb=512, root_gb=1, vm_state="active", host=host, node=host))
+    return uuid
+
+
 def add_group(db, policy, rules=None, members=()):
     """A server group whose existing servers run on `members` (one host name per server)."""
-    import uuid as uuidlib
-
-    from ncloud.daemons.core.db.models import Instance, ServerGroup, ServerGroupMember
-
     group_uuid = str(uuidlib.uuid4())
+    uuids = [add_server(db, host) for host in members]
     with db.writer() as session:
         group = ServerGroup(uuid=group_uuid, name="g", project_id="p", user_id="u", policy=policy, rules=rules or {})
         session.add(group)
         session.flush()
-        for host in members:
-            uuid = str(uuidlib.uuid4())
-            session.add(Instance(uuid=uuid, project_id="p", user_id="u", display_name="m", flavor={}, vcpus=1,
-                                 memory_mb=512, root_gb=1, vm_state="active", host=host, node=host))
-            session.add(ServerGroupMember(group_id=group.id, instance_uuid=uuid))
+        session.add_all(ServerGroupMember(group_id=group.id, instance_uuid=uuid) for uuid in uuids)
     return {"uuid": group_uuid, "policy": policy, "rules": rules or {}}
 
 
@@ -179,3 +184,16 @@ def test_soft_policies_prefer_but_never_refuse(db):
     # every host holds a member: still placed, on the emptiest
     crowded = add_group(db, "soft-anti-affinity", members=["big", "small", "other"])
     assert scheduler(db).select_destinations(admin_context(), spec(group=crowded), ["i3"])[0]["host"] == "big"
+
+
+def test_same_host_and_different_host_hints(db):
+    add_host(db, "a")
+    add_host(db, "b", memory_mb=8192)
+    on_a = add_server(db, "a")
+    same = spec(scheduler_hints={"same_host": [on_a]})
+    assert scheduler(db).select_destinations(admin_context(), same, ["i1"])[0]["host"] == "a"
+    apart = spec(scheduler_hints={"different_host": on_a})
+    assert scheduler(db).select_destinations(admin_context(), apart, ["i2"])[0]["host"] == "b"
+    with pytest.raises(exception.NoValidHost) as refused:
+        scheduler(db).select_destinations(admin_context(), spec(scheduler_hints={"same_host": ["gone"]}), ["i3"])
+    assert "SameHostFilter removed 2" in str(refused.value)

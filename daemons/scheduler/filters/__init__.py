@@ -7,6 +7,7 @@ the counts become the fault message of a build nobody could take.
 
 from __future__ import annotations
 
+from ncloud.daemons.scheduler.filters.affinity_hints import DifferentHostFilter, SameHostFilter
 from ncloud.daemons.scheduler.filters.availability_zone import AvailabilityZoneFilter
 from ncloud.daemons.scheduler.filters.compute import ComputeFilter
 from ncloud.daemons.scheduler.filters.resources import ResourceFilter
@@ -14,7 +15,8 @@ from ncloud.daemons.scheduler.filters.retry import RetryFilter
 from ncloud.daemons.scheduler.filters.server_group import ServerGroupAffinityFilter, ServerGroupAntiAffinityFilter
 
 ALL = {cls.__name__: cls for cls in (ComputeFilter, AvailabilityZoneFilter, ResourceFilter, RetryFilter,
-                                     ServerGroupAffinityFilter, ServerGroupAntiAffinityFilter)}
+                                     ServerGroupAffinityFilter, ServerGroupAntiAffinityFilter, SameHostFilter,
+                                     DifferentHostFilter)}
 
 
 def enabled(names: list[str]) -> list:
