@@ -12,7 +12,8 @@ Routes (all under /compute/v2.1 unless noted):
     POST /servers/{id}/action             stop, start, reboot, pause, suspend and back, lock, console log
     /servers/{id}/metadata[/{key}], /servers/{id}/tags[/{tag}] (2.26), GET /servers/{id}/ips
     GET  /servers/{id}/os-instance-actions[/{request_id}]
-    GET, POST       /flavors              GET /flavors/detail     GET, DELETE /flavors/{id}
+    GET, POST       /flavors              GET /flavors/detail     GET, PUT, DELETE /flavors/{id}
+    /flavors/{id}/os-extra_specs[/{key}], GET /flavors/{id}/os-flavor-access, POST /flavors/{id}/action
     GET, POST /os-keypairs                GET, DELETE /os-keypairs/{name}
     GET, PUT, DELETE /os-quota-sets/{project}   GET .../defaults, .../detail
     GET, PUT  /os-quota-class-sets/{class}      GET /limits
@@ -45,6 +46,7 @@ from ncloud.daemons.api.image import resources as image
 from ncloud.daemons.api.image import schemas as image_schemas
 from ncloud.daemons.api.resources import (
     availability_zones,
+    flavor_extras,
     flavors,
     health,
     hypervisors,
@@ -99,6 +101,10 @@ def create_app(conf: Config, db: Database, transport: Transport) -> falcon.App:
     app.add_route(f"{PREFIX}/flavors", flavors.Flavors(conf, db))
     app.add_route(f"{PREFIX}/flavors/detail", flavors.FlavorsDetail(conf, db))
     app.add_route(f"{PREFIX}/flavors/{{flavor_id}}", flavors.FlavorItem(conf, db))
+    app.add_route(f"{PREFIX}/flavors/{{flavor_id}}/os-extra_specs", flavor_extras.FlavorExtraSpecs(conf, db))
+    app.add_route(f"{PREFIX}/flavors/{{flavor_id}}/os-extra_specs/{{key}}", flavor_extras.FlavorExtraSpec(conf, db))
+    app.add_route(f"{PREFIX}/flavors/{{flavor_id}}/os-flavor-access", flavor_extras.FlavorAccessList(conf, db))
+    app.add_route(f"{PREFIX}/flavors/{{flavor_id}}/action", flavor_extras.FlavorAction(conf, db))
 
     app.add_route("/identity", identity.Versions(public))
     app.add_route(identity.PREFIX, identity.Version(public))

@@ -33,6 +33,7 @@ from ncloud.daemons.core.context import RequestContext
 from ncloud.daemons.core.db.models import (
     ComputeNode,
     Flavor,
+    FlavorAccess,
     Image,
     ImageMember,
     Instance,
@@ -317,7 +318,8 @@ def _flavor_and_image(session: Session, flavor_id: str, image_id: str,
         raise Fault(400, str(exception.FlavorNotFound(flavor_id=flavor_id)))
     flavor = SimpleNamespace(**{c: getattr(row, f"f_{c}") for c in _FLAVOR_COLUMNS})
     image = SimpleNamespace(**{c: getattr(row, f"i_{c}") for c in _IMAGE_COLUMNS})
-    if flavor.disabled or not (flavor.is_public or ctx.is_admin):
+    if flavor.disabled or not (flavor.is_public or ctx.is_admin or session.get(
+            FlavorAccess, (flavor.id, ctx.project_id)) is not None):  # a private flavor given to the project
         raise Fault(400, str(exception.FlavorNotFound(flavor_id=flavor_id)))
     visible = image.id is not None and (
         ctx.is_admin or image.visibility in ("public", "community") or image.owner in (None, ctx.project_id)

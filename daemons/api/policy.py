@@ -91,6 +91,11 @@ DEFAULTS = {
     "os_compute_api:os-extended-server-attributes": "rule:admin_api",
     "os_compute_api:servers:show:host_status": "rule:admin_api",
     "os_compute_api:os-flavor-extra-specs:index": "rule:project_reader_or_admin",
+    "os_compute_api:os-flavor-extra-specs:show": "rule:project_reader_or_admin",
+    **{f"os_compute_api:os-flavor-extra-specs:{action}": "rule:admin_api" for action in ("create", "update", "delete")},
+    "os_compute_api:os-flavor-access": "rule:admin_api",
+    "os_compute_api:os-flavor-access:add_tenant_access": "rule:admin_api",
+    "os_compute_api:os-flavor-access:remove_tenant_access": "rule:admin_api",
     **{f"os_compute_api:os-keypairs:{action}": "rule:admin_api or user_id:%(user_id)s"
        for action in ("index", "create", "show", "delete")},
     "os_compute_api:os-quota-sets:show": "rule:project_reader_or_admin",

@@ -501,3 +501,16 @@ SERVER_GROUP_LIST_QUERY = Versioned({
     "2.1": Schema({"type": "object", "properties": _GROUP_QUERY, "additionalProperties": True}, query=True),
     "2.75": Schema({"type": "object", "properties": _GROUP_QUERY, "additionalProperties": False}, query=True),
 })
+
+
+# -- flavor extra specs and access -----------------------------------------------------------------
+_extra_spec_value = {"type": ["string", "number", "boolean"], "minLength": 1, "maxLength": 255}
+_extra_specs = {"type": "object", "patternProperties": {"^[a-zA-Z0-9-_:. /]{1,255}$": _extra_spec_value},
+                "additionalProperties": False}
+FLAVOR_EXTRA_SPECS = Schema({"type": "object", "properties": {"extra_specs": _extra_specs},
+                             "required": ["extra_specs"], "additionalProperties": False})
+FLAVOR_EXTRA_SPEC = Schema({**_extra_specs, "minProperties": 1, "maxProperties": 1})
+_tenant = {"type": "object", "properties": {"tenant": {"type": "string", "minLength": 1, "maxLength": 255}},
+           "required": ["tenant"], "additionalProperties": False}
+FLAVOR_ACTION = Schema({"type": "object", "properties": {"addTenantAccess": _tenant, "removeTenantAccess": _tenant},
+                        "minProperties": 1, "maxProperties": 1, "additionalProperties": False})

@@ -20,7 +20,7 @@ from ncloud.daemons.api.errors import Fault
 from ncloud.daemons.core import exception
 from ncloud.daemons.core.config import Config
 from ncloud.daemons.core.context import RequestContext
-from ncloud.daemons.core.db.models import Flavor
+from ncloud.daemons.core.db.models import Flavor, FlavorAccess
 from ncloud.daemons.core.db.session import Database
 
 SORT_KEYS = ("created_at", "description", "disabled", "ephemeral_gb", "flavorid", "id", "is_public",
@@ -41,7 +41,8 @@ class _Base:
         schemas.FLAVOR_LIST_QUERY.validate(params)
         with self.db.reader() as session:
             flavors = list(session.scalars(select(Flavor)))
-        flavors = _sorted(_filtered(flavors, ctx, params), params)
+            granted = set() if ctx.is_admin else accessible(session, ctx)
+        flavors = _sorted(_filtered(flavors, ctx, params, granted), params)
         marker = validation.last(params, "marker")
         if marker:
             position = next((i for i, f in enumerate(flavors) if f.flavorid == marker), None)
@@ -144,14 +145,29 @@ def _get(session, flavor_id: str) -> Flavor:
     return flavor
 
 
-def _filtered(flavors: list[Flavor], ctx: RequestContext, params: dict[str, list[str]]) -> list[Flavor]:
+def accessible(session, ctx: RequestContext) -> set[int]:
+    """Row ids of the private flavors the caller's project was given (os-flavor-access)."""
+    return set(session.scalars(select(FlavorAccess.flavor_id).where(FlavorAccess.project_id == ctx.project_id)))
+
+
+def visible_flavor(session, ctx: RequestContext, flavor_id: str) -> Flavor:
+    """A flavor the caller may use: public, given to their project, or any for an admin."""
+    flavor = _get(session, flavor_id)
+    if not (ctx.is_admin or flavor.is_public or flavor.id in accessible(session, ctx)):
+        raise exception.FlavorNotFound(flavor_id=flavor_id)
+    return flavor
+
+
+def _filtered(flavors: list[Flavor], ctx: RequestContext, params: dict[str, list[str]],
+              granted: set[int]) -> list[Flavor]:
+    """Admins choose with ?is_public (public only by default, 'none' for all); others see the
+    public flavors and the private ones given to their project, never disabled ones."""
     if ctx.is_admin:
         is_public = _is_public(validation.last(params, "is_public"))
+        if is_public is not None:
+            flavors = [f for f in flavors if bool(f.is_public) == is_public]
     else:
-        is_public = True
-        flavors = [f for f in flavors if not f.disabled]
-    if is_public is not None:
-        flavors = [f for f in flavors if bool(f.is_public) == is_public]
+        flavors = [f for f in flavors if not f.disabled and (f.is_public or f.id in granted)]
     min_ram = validation.last(params, "minRam")
     if min_ram:
         flavors = [f for f in flavors if f.memory_mb >= int(min_ram)]

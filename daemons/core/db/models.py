@@ -93,6 +93,14 @@ class Image(Timestamps, Base):
     properties: Mapped[dict] = mapped_column(JSON, default=dict)
 
 
+class FlavorAccess(Base):
+    """A project allowed to use a private flavor (os-flavor-access)."""
+
+    __tablename__ = "flavor_access"
+    flavor_id: Mapped[int] = mapped_column(ForeignKey("flavors.id", ondelete="CASCADE"), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ID, primary_key=True)
+
+
 class Instance(Timestamps, Base):
     __tablename__ = "instances"
     __table_args__ = (
