@@ -18,6 +18,7 @@ Routes (all under /compute/v2.1 unless noted):
     GET, PUT, DELETE /os-quota-sets/{project}   GET .../defaults, .../detail
     GET, PUT  /os-quota-class-sets/{class}      GET /limits
     GET, POST /os-server-groups           GET, DELETE /os-server-groups/{id}
+    GET  /os-simple-tenant-usage[/{project}]
     GET  /os-availability-zone, /os-availability-zone/detail (admin)
     GET  /os-services                      PUT, DELETE /os-services/{id or action}
     GET  /os-hypervisors, /os-hypervisors/detail, /os-hypervisors/{id}
@@ -57,6 +58,7 @@ from ncloud.daemons.api.resources import (
     server_metadata,
     servers,
     services,
+    tenant_usage,
     versions,
 )
 from ncloud.daemons.core.config import Config
@@ -154,6 +156,8 @@ def create_app(conf: Config, db: Database, transport: Transport) -> falcon.App:
     app.add_route(f"{PREFIX}/limits", quotas.Limits(conf, db))
     app.add_route(f"{PREFIX}/os-server-groups", server_groups.ServerGroups(conf, db))
     app.add_route(f"{PREFIX}/os-server-groups/{{group_id}}", server_groups.ServerGroupItem(conf, db))
+    app.add_route(f"{PREFIX}/os-simple-tenant-usage", tenant_usage.TenantUsages(conf, db))
+    app.add_route(f"{PREFIX}/os-simple-tenant-usage/{{project_id}}", tenant_usage.TenantUsage(conf, db))
     app.add_route(f"{PREFIX}/os-availability-zone", availability_zones.AvailabilityZones(conf, db))
     app.add_route(f"{PREFIX}/os-availability-zone/detail", availability_zones.AvailabilityZonesDetail(conf, db))
     app.add_route(f"{PREFIX}/os-services", services.Services(conf, db))

@@ -71,6 +71,8 @@ DEFAULTS = {
     "os_compute_api:os-server-groups:index": "rule:project_reader_or_admin",
     "os_compute_api:os-server-groups:index:all_projects": "rule:admin_api",
     "os_compute_api:os-server-groups:show": "rule:project_reader_or_admin",
+    "os_compute_api:os-simple-tenant-usage:list": "rule:admin_api",
+    "os_compute_api:os-simple-tenant-usage:show": "rule:project_reader_or_admin",
     "os_compute_api:os-instance-actions:list": "rule:project_reader_or_admin",
     "os_compute_api:os-instance-actions:show": "rule:project_reader_or_admin",
     "os_compute_api:os-instance-actions:events": "rule:admin_api",

@@ -514,3 +514,16 @@ _tenant = {"type": "object", "properties": {"tenant": {"type": "string", "minLen
            "required": ["tenant"], "additionalProperties": False}
 FLAVOR_ACTION = Schema({"type": "object", "properties": {"addTenantAccess": _tenant, "removeTenantAccess": _tenant},
                         "minProperties": 1, "maxProperties": 1, "additionalProperties": False})
+
+
+# -- os-simple-tenant-usage ------------------------------------------------------------------------
+_USAGE_QUERY = {"start": _strings, "end": _strings, "detailed": _one_boolean}
+TENANT_USAGE_QUERY = Versioned({
+    "2.1": Schema({"type": "object", "properties": _USAGE_QUERY, "additionalProperties": True}, query=True),
+    "2.40": Schema({"type": "object", "properties": {
+        **_USAGE_QUERY, "limit": {"type": "array", "items": non_negative_integer}, "marker": _strings},
+        "additionalProperties": True}, query=True),
+    "2.75": Schema({"type": "object", "properties": {
+        **_USAGE_QUERY, "limit": {"type": "array", "items": non_negative_integer}, "marker": _strings},
+        "additionalProperties": False}, query=True),
+})
