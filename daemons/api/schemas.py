@@ -411,6 +411,13 @@ SERVER_ACTIONS = {
             "type": "object", "properties": {"locked_reason": {"type": "string", "minLength": 1, "maxLength": 255}},
             "additionalProperties": False}]}),
     }),
+    "changePassword": Versioned({"2.1": _action("changePassword", {
+        "type": "object", "properties": {"adminPass": {"type": "string"}}, "required": ["adminPass"],
+        "additionalProperties": False})}),
+    "trigger_crash_dump": Versioned({"2.1": _action("trigger_crash_dump", _no_body)}),
+    "os-resetState": Versioned({"2.1": _action("os-resetState", {
+        "type": "object", "properties": {"state": {"type": "string", "enum": ["active", "error"]}},
+        "required": ["state"], "additionalProperties": False})}),
     "os-getConsoleOutput": Versioned({"2.1": _action("os-getConsoleOutput", {
         "type": "object", "properties": {"length": {"type": ["integer", "string", "null"], "pattern": "^-?[0-9]+$",
                                                     "minimum": -1}},

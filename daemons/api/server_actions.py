@@ -133,6 +133,60 @@ def console_output(db: Database, compute: ComputeAPI, ctx: RequestContext, uuid:
         raise Fault(409, f"The console of {uuid} is not available: its host {host} did not answer.") from None
 
 
+def change_password(db: Database, compute: ComputeAPI, ctx: RequestContext, uuid: str, password: str) -> None:
+    """changePassword: the compute sets it through the guest's agent while the API waits."""
+    project_id = None if ctx.is_admin else ctx.project_id
+    with db.writer() as session:
+        instance = instances.get(session, uuid, project_id=project_id)
+        policy.authorize(ctx, "os_compute_api:os-admin-password", {"project_id": instance.project_id})
+        check_not_locked(ctx, instance)
+        if instance.vm_state != states.ACTIVE or not instance.host:
+            raise _invalid_state("changePassword", uuid, "vm_state", instance.vm_state)
+        if not instances.update_state(session, uuid, {"task_state": states.UPDATING_PASSWORD},
+                                      expected={"task_state": None, "vm_state": states.ACTIVE}):
+            raise _invalid_state("changePassword", uuid, "task_state", instance.task_state)
+        instances.start_action(session, uuid, "changePassword", ctx.request_id, ctx.user_id, ctx.project_id)
+        host, payload = instance.host, {**instances.to_dict(instance), "task_state": states.UPDATING_PASSWORD}
+    try:
+        compute.set_admin_password(ctx, host, payload, password)
+    except exception.RemoteError as error:  # the driver could not: the compute recorded why and cleared the task
+        raise Fault(409, f"Unable to set password on instance {uuid}: {error.value}") from None
+    except exception.MessagingUnavailable:
+        with db.writer() as session:
+            instances.update_state(session, uuid, {"task_state": None},
+                                   expected={"task_state": states.UPDATING_PASSWORD})
+            instances.finish_action(session, uuid, ctx.request_id, message="Error")
+        raise
+
+
+CRASH_DUMP_VM_STATES = (states.ACTIVE, states.PAUSED, states.RESCUED, states.RESIZED, states.ERROR)
+
+
+def trigger_crash_dump(db: Database, compute: ComputeAPI, ctx: RequestContext, uuid: str) -> None:
+    project_id = None if ctx.is_admin else ctx.project_id
+    with db.writer() as session:
+        instance = instances.get(session, uuid, project_id=project_id)
+        policy.authorize(ctx, "os_compute_api:servers:trigger_crash_dump", {"project_id": instance.project_id})
+        check_not_locked(ctx, instance)
+        if instance.vm_state not in CRASH_DUMP_VM_STATES or not instance.host:
+            raise _invalid_state("trigger_crash_dump", uuid, "vm_state", instance.vm_state)
+        if instance.task_state is not None:
+            raise _invalid_state("trigger_crash_dump", uuid, "task_state", instance.task_state)
+        instances.start_action(session, uuid, "trigger_crash_dump", ctx.request_id, ctx.user_id, ctx.project_id)
+        host, payload = instance.host, instances.to_dict(instance)
+    compute.trigger_crash_dump(ctx, host, payload)
+
+
+def reset_state(db: Database, ctx: RequestContext, uuid: str, state: str) -> None:
+    """os-resetState (admins): the way out of a state nothing else will change."""
+    with db.writer() as session:
+        instance = instances.get(session, uuid, project_id=None if ctx.is_admin else ctx.project_id)
+        policy.authorize(ctx, "os_compute_api:os-admin-actions:reset_state", {"project_id": instance.project_id})
+        instances.start_action(session, uuid, "reset_state", ctx.request_id, ctx.user_id, ctx.project_id)
+        instances.update_state(session, uuid, {"vm_state": state, "task_state": None})
+        instances.finish_action(session, uuid, ctx.request_id)
+
+
 def lock_reason(version: APIVersion, body: dict | None) -> str | None:
     """2.73's `locked_reason`; before 2.73 the lock action takes no body."""
     if version < (2, 73) or not body:

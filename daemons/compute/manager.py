@@ -145,6 +145,34 @@ class ComputeManager:
                                        {"task_state": None, "vm_state": vm_state, "power_state": power_state},
                                        expected)
 
+    def set_admin_password(self, ctx: RequestContext, instance: dict, password: str) -> None:
+        """changePassword (an RPC call: the API answers once the guest has it, or says why not)."""
+        with self._locked(instance["uuid"]):
+            error = None
+            try:
+                self.driver.set_admin_password(instance, password)
+            except NotImplementedError:
+                error = f"Setting the password is not supported by the {type(self.driver).__name__} driver."
+            except Exception as failure:  # the guest agent did not answer, ...
+                error = f"Unable to set the password: {_reason(failure)}"
+            self.conductor.action_finished(ctx, instance["uuid"], self.host, "compute_set_admin_password",
+                                           {"task_state": None}, {"task_state": states.UPDATING_PASSWORD},
+                                           error=error)
+            if error:
+                raise VirtError(error)
+
+    def trigger_crash_dump(self, ctx: RequestContext, instance: dict) -> None:
+        with self._locked(instance["uuid"]):
+            error = None
+            try:
+                self.driver.trigger_crash_dump(instance)
+            except NotImplementedError:
+                error = f"Triggering a crash dump is not supported by the {type(self.driver).__name__} driver."
+            except Exception as failure:
+                error = f"Crash dump failed: {_reason(failure)}"
+            self.conductor.action_finished(ctx, instance["uuid"], self.host, "compute_trigger_crash_dump", {}, {},
+                                           error=error)
+
     def get_console_output(self, ctx: RequestContext, instance: dict, length: int | None = None) -> str:
         output = self.driver.get_console_output(instance)
         if length is not None:

@@ -26,6 +26,12 @@ class ComputeAPI:
         """stop, start, reboot, pause, unpause, suspend, resume (see compute.manager.ACTIONS)."""
         self._host(host).cast(ctx, "power_action", instance=instance, action=action, options=options)
 
+    def set_admin_password(self, ctx: RequestContext, host: str, instance: dict, password: str) -> None:
+        self._host(host).call(ctx, "set_admin_password", instance=instance, password=password)
+
+    def trigger_crash_dump(self, ctx: RequestContext, host: str, instance: dict) -> None:
+        self._host(host).cast(ctx, "trigger_crash_dump", instance=instance)
+
     def get_console_output(self, ctx: RequestContext, host: str, instance: dict, length: int | None) -> str:
         return self._host(host).call(ctx, "get_console_output", instance=instance, length=length)
 

@@ -52,6 +52,12 @@ class Recorder:
     def power_action(self, ctx, instance, action, options=None):
         self._record("power_action", ctx, {"instance": instance, "action": action, "options": options})
 
+    def set_admin_password(self, ctx, instance, password):
+        self._record("set_admin_password", ctx, {"instance": instance, "password": password})
+
+    def trigger_crash_dump(self, ctx, instance):
+        self._record("trigger_crash_dump", ctx, {"instance": instance})
+
     def get_console_output(self, ctx, instance, length=None):
         lines = [f"line {n}\n" for n in range(1, 6)]
         return "".join(lines[-length:] if length is not None else lines)

@@ -106,3 +106,28 @@ def test_the_console_log_is_the_hosts_last_lines(api, active):
     assert response.json == {"output": "line 4\nline 5\n"}
     assert act(api, active, {"os-getConsoleOutput": {"length": -1}}).json["output"].count("\n") == 5
     assert act(api, active, {"os-getConsoleOutput": {}}).json["output"].count("\n") == 5
+
+
+def test_change_password_asks_the_host_while_the_server_is_updating_its_password(api, compute, active):
+    assert act(api, active, {"changePassword": {"adminPass": "s3cret"}}).status_code == 202
+    _, args = compute.wait_for("set_admin_password", lambda a: a["instance"]["uuid"] == active)
+    assert args["password"] == "s3cret" and args["instance"]["task_state"] == "updating_password"
+    assert act(api, active, {"changePassword": {}}).status_code == 400
+
+
+def test_trigger_crash_dump_is_2_17s(api, compute, active):
+    assert act(api, active, {"trigger_crash_dump": None}, version="2.16").status_code == 404
+    assert act(api, active, {"trigger_crash_dump": None}, version="2.17").status_code == 202
+    compute.wait_for("trigger_crash_dump", lambda a: a["instance"]["uuid"] == active)
+
+
+def test_reset_state_is_an_admins_way_out(api, db, active):
+    with db.writer() as session:
+        instances.update_state(session, active, {"task_state": states.POWERING_OFF})
+    assert act(api, active, {"os-resetState": {"state": "error"}}).status_code == 403
+    assert act(api, active, {"os-resetState": {"state": "stuck"}}, token=ADMIN).status_code == 400
+    assert act(api, active, {"os-resetState": {"state": "error"}}, token=ADMIN).status_code == 202
+    shown = server(api, active)
+    assert (shown["status"], shown["OS-EXT-STS:task_state"]) == ("ERROR", None)
+    assert act(api, active, {"os-resetState": {"state": "active"}}, token=ADMIN).status_code == 202
+    assert server(api, active)["status"] == "ACTIVE"

@@ -110,6 +110,12 @@ def test_openstacksdk_creates_waits_for_and_deletes_a_server(cloud):
         server = conn.compute.wait_for_server(server, status="ACTIVE", wait=120)
         assert server.status == "ACTIVE"
         assert conn.compute.get_server(server.id).name == "sdk"
+        # Through the conductor and the compute's fake driver, which writes to the console log.
+        conn.compute.change_server_password(server, "n3w-pass")
+        conn.compute.trigger_server_crash_dump(server)
+        wait_until(lambda: "NMI received" in conn.compute.get_server_console_output(server)["output"], 30,
+                   what="the crash dump in the console log")
+        assert "administrator password changed" in conn.compute.get_server_console_output(server)["output"]
         conn.compute.delete_server(server)
         conn.compute.wait_for_delete(server, wait=120)  # raises if it is still there after 120 s
         assert conn.compute.find_server("sdk") is None

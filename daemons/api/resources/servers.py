@@ -149,6 +149,14 @@ class ServerAction(_Base):
             server_actions.lock(self.db, ctx, server_id, server_actions.lock_reason(version, value))
         elif name == "unlock":
             server_actions.unlock(self.db, ctx, server_id)
+        elif name == "changePassword":
+            server_actions.change_password(self.db, self.compute, ctx, server_id, value["adminPass"])
+        elif name == "trigger_crash_dump":
+            if version < (2, 17):
+                raise Fault(404, "The resource could not be found.")  # the action is 2.17's
+            server_actions.trigger_crash_dump(self.db, self.compute, ctx, server_id)
+        elif name == "os-resetState":
+            server_actions.reset_state(self.db, ctx, server_id, value["state"])
         elif name == "os-getConsoleOutput":
             length = (value or {}).get("length")
             length = None if length is None or int(length) == -1 else int(length)

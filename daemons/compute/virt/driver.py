@@ -92,6 +92,14 @@ class ComputeDriver:
     def get_console_output(self, instance: dict) -> str:
         raise NotImplementedError
 
+    def set_admin_password(self, instance: dict, password: str) -> None:
+        """Set the guest's administrator password (through its agent)."""
+        raise NotImplementedError
+
+    def trigger_crash_dump(self, instance: dict) -> None:
+        """Make the guest dump its memory, as a non-maskable interrupt does."""
+        raise NotImplementedError
+
     def get_host_uptime(self) -> str:
         """What `uptime` prints on the hypervisor host (os-hypervisors from 2.88), from /proc."""
         seconds = float(Path("/proc/uptime").read_text().split()[0])

@@ -86,6 +86,14 @@ class FakeDriver(ComputeDriver):
     def resume(self, instance: dict) -> None:
         self._set_power(instance, states.RUNNING)
 
+    def set_admin_password(self, instance: dict, password: str) -> None:
+        with self._lock:
+            self._get(instance)["console"].append("administrator password changed")
+
+    def trigger_crash_dump(self, instance: dict) -> None:
+        with self._lock:
+            self._get(instance)["console"].append("NMI received: dumping memory")
+
     def get_console_output(self, instance: dict) -> str:
         with self._lock:
             return "\n".join(self._get(instance)["console"]) + "\n"
