@@ -15,7 +15,7 @@ import logging
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ncloud.daemons.api import policy
+from ncloud.daemons.api import server_query
 from ncloud.daemons.api.errors import Fault
 from ncloud.daemons.compute.rpcapi import BINARY as COMPUTE_BINARY
 from ncloud.daemons.compute.rpcapi import ComputeAPI
@@ -32,11 +32,9 @@ CAS_ATTEMPTS = 3
 
 
 def delete(conf: Config, db: Database, compute: ComputeAPI, ctx: RequestContext, uuid: str) -> None:
-    project_id = None if ctx.is_admin else ctx.project_id
     for _ in range(CAS_ATTEMPTS):
         with db.writer() as session:
-            instance = instances.get(session, uuid, project_id=project_id)
-            policy.authorize(ctx, "os_compute_api:servers:delete", {"project_id": instance.project_id})
+            instance = server_query.authorized(session, ctx, uuid, "os_compute_api:servers:delete")
             if instance.locked and not ctx.is_admin:
                 raise Fault(409, f"Instance {uuid} is locked")
             if instance.task_state == states.DELETING:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ncloud.daemons.api import policy
+from ncloud.daemons.api import policy, server_query
 from ncloud.daemons.api.errors import Fault
 from ncloud.daemons.api.microversion import APIVersion
 from ncloud.daemons.compute.rpcapi import ComputeAPI
@@ -59,10 +59,8 @@ def _invalid_state(action: str, uuid: str, attribute: str, value: str | None) ->
 
 def power(db: Database, compute: ComputeAPI, ctx: RequestContext, uuid: str, name: str,
           action: PowerAction) -> None:
-    project_id = None if ctx.is_admin else ctx.project_id
     with db.writer() as session:
-        instance = instances.get(session, uuid, project_id=project_id)
-        policy.authorize(ctx, action.rule, {"project_id": instance.project_id})
+        instance = server_query.authorized(session, ctx, uuid, action.rule)
         check_not_locked(ctx, instance)
         if instance.vm_state not in action.vm_states:
             raise _invalid_state(name, uuid, "vm_state", instance.vm_state)
@@ -93,10 +91,8 @@ def check_not_locked(ctx: RequestContext, instance) -> None:
 
 
 def lock(db: Database, ctx: RequestContext, uuid: str, reason: str | None) -> None:
-    project_id = None if ctx.is_admin else ctx.project_id
     with db.writer() as session:
-        instance = instances.get(session, uuid, project_id=project_id)
-        policy.authorize(ctx, "os_compute_api:os-lock-server:lock", {"project_id": instance.project_id})
+        instance = server_query.authorized(session, ctx, uuid, "os_compute_api:os-lock-server:lock")
         instances.start_action(session, uuid, "lock", ctx.request_id, ctx.user_id, ctx.project_id)
         owner = instance.project_id == ctx.project_id
         instances.update_state(session, uuid, {"locked": True, "locked_by": "owner" if owner else "admin",
@@ -105,10 +101,8 @@ def lock(db: Database, ctx: RequestContext, uuid: str, reason: str | None) -> No
 
 
 def unlock(db: Database, ctx: RequestContext, uuid: str) -> None:
-    project_id = None if ctx.is_admin else ctx.project_id
     with db.writer() as session:
-        instance = instances.get(session, uuid, project_id=project_id)
-        policy.authorize(ctx, "os_compute_api:os-lock-server:unlock", {"project_id": instance.project_id})
+        instance = server_query.authorized(session, ctx, uuid, "os_compute_api:os-lock-server:unlock")
         if instance.locked and instance.locked_by == "admin" and instance.project_id == ctx.project_id:
             # An admin's lock on the owner's server: only the admin (override) may lift it.
             policy.authorize(ctx, "os_compute_api:os-lock-server:unlock:unlock_override",
@@ -119,10 +113,8 @@ def unlock(db: Database, ctx: RequestContext, uuid: str) -> None:
 
 
 def console_output(db: Database, compute: ComputeAPI, ctx: RequestContext, uuid: str, length: int | None) -> str:
-    project_id = None if ctx.is_admin else ctx.project_id
     with db.reader() as session:
-        instance = instances.get(session, uuid, project_id=project_id)
-        policy.authorize(ctx, "os_compute_api:os-console-output", {"project_id": instance.project_id})
+        instance = server_query.authorized(session, ctx, uuid, "os_compute_api:os-console-output")
         if instance.vm_state not in (states.ACTIVE, states.ERROR, states.PAUSED, states.SUSPENDED, states.STOPPED,
                                      states.RESCUED) or not instance.host:
             raise _invalid_state("get_console_output", uuid, "vm_state", instance.vm_state)
@@ -135,10 +127,8 @@ def console_output(db: Database, compute: ComputeAPI, ctx: RequestContext, uuid:
 
 def change_password(db: Database, compute: ComputeAPI, ctx: RequestContext, uuid: str, password: str) -> None:
     """changePassword: the compute sets it through the guest's agent while the API waits."""
-    project_id = None if ctx.is_admin else ctx.project_id
     with db.writer() as session:
-        instance = instances.get(session, uuid, project_id=project_id)
-        policy.authorize(ctx, "os_compute_api:os-admin-password", {"project_id": instance.project_id})
+        instance = server_query.authorized(session, ctx, uuid, "os_compute_api:os-admin-password")
         check_not_locked(ctx, instance)
         if instance.vm_state != states.ACTIVE or not instance.host:
             raise _invalid_state("changePassword", uuid, "vm_state", instance.vm_state)
@@ -163,10 +153,8 @@ CRASH_DUMP_VM_STATES = (states.ACTIVE, states.PAUSED, states.RESCUED, states.RES
 
 
 def trigger_crash_dump(db: Database, compute: ComputeAPI, ctx: RequestContext, uuid: str) -> None:
-    project_id = None if ctx.is_admin else ctx.project_id
     with db.writer() as session:
-        instance = instances.get(session, uuid, project_id=project_id)
-        policy.authorize(ctx, "os_compute_api:servers:trigger_crash_dump", {"project_id": instance.project_id})
+        instance = server_query.authorized(session, ctx, uuid, "os_compute_api:servers:trigger_crash_dump")
         check_not_locked(ctx, instance)
         if instance.vm_state not in CRASH_DUMP_VM_STATES or not instance.host:
             raise _invalid_state("trigger_crash_dump", uuid, "vm_state", instance.vm_state)
@@ -180,8 +168,7 @@ def trigger_crash_dump(db: Database, compute: ComputeAPI, ctx: RequestContext, u
 def reset_state(db: Database, ctx: RequestContext, uuid: str, state: str) -> None:
     """os-resetState (admins): the way out of a state nothing else will change."""
     with db.writer() as session:
-        instance = instances.get(session, uuid, project_id=None if ctx.is_admin else ctx.project_id)
-        policy.authorize(ctx, "os_compute_api:os-admin-actions:reset_state", {"project_id": instance.project_id})
+        server_query.authorized(session, ctx, uuid, "os_compute_api:os-admin-actions:reset_state")
         instances.start_action(session, uuid, "reset_state", ctx.request_id, ctx.user_id, ctx.project_id)
         instances.update_state(session, uuid, {"vm_state": state, "task_state": None})
         instances.finish_action(session, uuid, ctx.request_id)

@@ -154,6 +154,15 @@ def list_servers(conf: Config, db: Database, req: falcon.Request, all_tenants_ru
         raise
 
 
+def authorized(session: Session, ctx: RequestContext, uuid: str, rule: str, include_deleted: bool = False) -> Instance:
+    """The server a request names, if the caller may apply `rule` to it: another project's
+    server is not found (404) for anyone but an admin, as in Nova."""
+    instance = instances.get(session, uuid, project_id=None if ctx.is_admin else ctx.project_id,
+                             include_deleted=include_deleted)
+    policy.authorize(ctx, rule, {"project_id": instance.project_id})
+    return instance
+
+
 def next_link(body: dict, urls: views.Urls, path: str, params: dict, rows: list, max_limit: int) -> None:
     limit = min(int(validation.last(params, "limit", str(max_limit))), max_limit)
     if limit and len(rows) == limit:

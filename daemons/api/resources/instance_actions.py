@@ -11,11 +11,10 @@ from __future__ import annotations
 import falcon
 from sqlalchemy import func, select
 
-from ncloud.daemons.api import paging, policy, schemas, validation, views
+from ncloud.daemons.api import paging, policy, schemas, server_query, validation, views
 from ncloud.daemons.api.errors import Fault
 from ncloud.daemons.api.microversion import APIVersion
 from ncloud.daemons.api.server_query import timestamp
-from ncloud.daemons.core import instances
 from ncloud.daemons.core.config import Config
 from ncloud.daemons.core.context import RequestContext
 from ncloud.daemons.core.db.models import Instance, InstanceAction, InstanceActionEvent
@@ -53,11 +52,8 @@ class _Base:
         self.db = db
 
     def instance(self, session, req: falcon.Request, uuid: str, rule: str) -> Instance:
-        ctx: RequestContext = req.context.ctx
-        instance = instances.get(session, uuid, project_id=None if ctx.is_admin else ctx.project_id,
-                                 include_deleted=req.context.version >= (2, 21))
-        policy.authorize(ctx, rule, {"project_id": instance.project_id})
-        return instance
+        return server_query.authorized(session, req.context.ctx, uuid, rule,
+                                       include_deleted=req.context.version >= (2, 21))
 
 
 class InstanceActions(_Base):

@@ -11,12 +11,11 @@ from __future__ import annotations
 import falcon
 from sqlalchemy import delete, func, select
 
-from ncloud.daemons.api import policy, schemas, validation
+from ncloud.daemons.api import schemas, server_query, validation
 from ncloud.daemons.api.errors import Fault
 from ncloud.daemons.api.server_actions import check_not_locked
 from ncloud.daemons.core import instances, quotas, states
 from ncloud.daemons.core.config import Config
-from ncloud.daemons.core.context import RequestContext
 from ncloud.daemons.core.db.models import Instance, InstanceTag
 from ncloud.daemons.core.db.session import Database
 
@@ -29,10 +28,7 @@ class _Base:
         self.db = db
 
     def instance(self, session, req: falcon.Request, uuid: str, rule: str) -> Instance:
-        ctx: RequestContext = req.context.ctx
-        instance = instances.get(session, uuid, project_id=None if ctx.is_admin else ctx.project_id)
-        policy.authorize(ctx, rule, {"project_id": instance.project_id})
-        return instance
+        return server_query.authorized(session, req.context.ctx, uuid, rule)
 
     def changeable(self, session, req: falcon.Request, uuid: str, rule: str, action: str) -> Instance:
         instance = self.instance(session, req, uuid, rule)

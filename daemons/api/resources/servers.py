@@ -85,8 +85,7 @@ class Server(_Base):
     def on_get(self, req: falcon.Request, resp: falcon.Response, server_id: str) -> None:
         ctx: RequestContext = req.context.ctx
         with self.db.reader() as session:
-            row = instances.get(session, server_id, project_id=None if ctx.is_admin else ctx.project_id)
-            policy.authorize(ctx, "os_compute_api:servers:show", {"project_id": row.project_id})
+            row = server_query.authorized(session, ctx, server_id, "os_compute_api:servers:show")
             page = server_query.page_of(session, [row], ctx, req.context.version,
                                         self.conf.default.service_down_time, with_groups=True)
         zone = self.conf.default.default_availability_zone
@@ -103,8 +102,7 @@ class Server(_Base):
         updates = {column: changes[key] for key, column in (
             ("name", "display_name"), ("description", "description"), ("hostname", "hostname")) if key in changes}
         with self.db.writer() as session:
-            row = instances.get(session, server_id, project_id=None if ctx.is_admin else ctx.project_id)
-            policy.authorize(ctx, "os_compute_api:servers:update", {"project_id": row.project_id})
+            row = server_query.authorized(session, ctx, server_id, "os_compute_api:servers:update")
             if updates:
                 instances.update_state(session, server_id, updates)
                 session.expire(row)
