@@ -19,6 +19,7 @@ Routes (all under /compute/v2.1 unless noted):
     GET, PUT  /os-quota-class-sets/{class}      GET /limits
     GET, POST /os-server-groups           GET, DELETE /os-server-groups/{id}
     GET  /os-simple-tenant-usage[/{project}]
+    GET, POST /os-aggregates              GET, PUT, DELETE /os-aggregates/{id}, POST .../action (admin)
     GET  /os-availability-zone, /os-availability-zone/detail (admin)
     GET  /os-services                      PUT, DELETE /os-services/{id or action}
     GET  /os-hypervisors, /os-hypervisors/detail, /os-hypervisors/{id}
@@ -46,6 +47,7 @@ from ncloud.daemons.api.identity import resources as identity
 from ncloud.daemons.api.image import resources as image
 from ncloud.daemons.api.image import schemas as image_schemas
 from ncloud.daemons.api.resources import (
+    aggregates,
     availability_zones,
     flavor_extras,
     flavors,
@@ -158,6 +160,9 @@ def create_app(conf: Config, db: Database, transport: Transport) -> falcon.App:
     app.add_route(f"{PREFIX}/os-server-groups/{{group_id}}", server_groups.ServerGroupItem(conf, db))
     app.add_route(f"{PREFIX}/os-simple-tenant-usage", tenant_usage.TenantUsages(conf, db))
     app.add_route(f"{PREFIX}/os-simple-tenant-usage/{{project_id}}", tenant_usage.TenantUsage(conf, db))
+    app.add_route(f"{PREFIX}/os-aggregates", aggregates.Aggregates(conf, db))
+    app.add_route(f"{PREFIX}/os-aggregates/{{aggregate_id}}", aggregates.AggregateItem(conf, db))
+    app.add_route(f"{PREFIX}/os-aggregates/{{aggregate_id}}/action", aggregates.AggregateAction(conf, db))
     app.add_route(f"{PREFIX}/os-availability-zone", availability_zones.AvailabilityZones(conf, db))
     app.add_route(f"{PREFIX}/os-availability-zone/detail", availability_zones.AvailabilityZonesDetail(conf, db))
     app.add_route(f"{PREFIX}/os-services", services.Services(conf, db))

@@ -27,7 +27,7 @@ from ncloud.daemons.api import policy
 from ncloud.daemons.api.errors import Fault
 from ncloud.daemons.api.validation import to_bool
 from ncloud.daemons.conductor.rpcapi import ConductorAPI
-from ncloud.daemons.core import exception, instances, quotas, server_groups, states
+from ncloud.daemons.core import availability_zones, exception, instances, quotas, server_groups, states
 from ncloud.daemons.core.config import Config
 from ncloud.daemons.core.context import RequestContext
 from ncloud.daemons.core.db.models import (
@@ -83,6 +83,7 @@ def create(conf: Config, db: Database, conductor: ConductorAPI, ctx: RequestCont
     with db.writer() as session:
         flavor, image = _flavor_and_image(session, flavor_id, image_id, ctx)
         _check_image_fits(flavor, image)
+        _check_zone(session, conf, zone)
         key_data = _key_data(session, ctx, server.get("key_name"))
         if destination:
             _check_destination(session, destination)
@@ -206,10 +207,13 @@ def _availability_zone(ctx: RequestContext, requested: str | None,
         raise Fault(400, "Invalid input received: Unable to parse availability_zone")
     if host or node:
         policy.authorize(ctx, "os_compute_api:servers:create:forced_host")
-    # Aggregates (and with them other zones) are a later issue: today every host is in the default zone.
-    if zone and zone != conf.default.default_availability_zone:
-        raise Fault(400, "The requested availability zone is not available")
     return zone or None, host or None, node or None
+
+
+def _check_zone(session: Session, conf: Config, zone: str | None) -> None:
+    """The default zone, or one an aggregate defines (core/availability_zones.py)."""
+    if zone and zone != conf.default.default_availability_zone and zone not in availability_zones.named_zones(session):
+        raise Fault(400, "The requested availability zone is not available")
 
 
 def _join_group(conf: Config, session: Session, ctx: RequestContext, group_id, uuids: list[str]):

@@ -114,6 +114,8 @@ DEFAULTS = {
     "os_compute_api:os-flavor-manage:create": "rule:admin_api",
     "os_compute_api:os-flavor-manage:delete": "rule:admin_api",
     "os_compute_api:os-flavor-manage:update": "rule:admin_api",
+    **{f"os_compute_api:os-aggregates:{action}": "rule:admin_api" for action in (
+        "index", "create", "show", "update", "delete", "add_host", "remove_host", "set_metadata")},
     "os_compute_api:os-services:list": "rule:admin_api",
     "os_compute_api:os-services:update": "rule:admin_api",
     "os_compute_api:os-services:delete": "rule:admin_api",

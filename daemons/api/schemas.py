@@ -534,3 +534,22 @@ TENANT_USAGE_QUERY = Versioned({
         **_USAGE_QUERY, "limit": {"type": "array", "items": non_negative_integer}, "marker": _strings},
         "additionalProperties": False}, query=True),
 })
+
+
+# -- os-aggregates ---------------------------------------------------------------------------------
+_zone_name = {"type": ["string", "null"], "minLength": 1, "maxLength": 255, "format": "name"}
+AGGREGATE_CREATE = Schema({"type": "object", "properties": {"aggregate": {
+    "type": "object", "properties": {"name": name, "availability_zone": _zone_name}, "required": ["name"],
+    "additionalProperties": False}}, "required": ["aggregate"], "additionalProperties": False})
+AGGREGATE_UPDATE = Schema({"type": "object", "properties": {"aggregate": {
+    "type": "object", "properties": {"name": name, "availability_zone": _zone_name}, "minProperties": 1,
+    "additionalProperties": False}}, "required": ["aggregate"], "additionalProperties": False})
+_aggregate_host = {"type": "object", "properties": {"host": {"type": "string", "minLength": 1, "maxLength": 255}},
+                   "required": ["host"], "additionalProperties": False}
+AGGREGATE_ACTION = Schema({"type": "object", "properties": {
+    "add_host": _aggregate_host, "remove_host": _aggregate_host,
+    "set_metadata": {"type": "object", "properties": {"metadata": {
+        "type": "object", "patternProperties": {"^[a-zA-Z0-9-_:. ]{1,255}$": {
+            "type": ["string", "null"], "maxLength": 255}}, "additionalProperties": False}},
+        "required": ["metadata"], "additionalProperties": False}},
+    "minProperties": 1, "maxProperties": 1, "additionalProperties": False})

@@ -30,7 +30,7 @@ from ncloud.daemons.api import paging, policy, schemas, validation, views
 from ncloud.daemons.api.errors import Fault
 from ncloud.daemons.api.microversion import APIVersion
 from ncloud.daemons.compute.rpcapi import BINARY as COMPUTE_BINARY
-from ncloud.daemons.core import instances, server_groups, servicegroup, states
+from ncloud.daemons.core import availability_zones, instances, server_groups, servicegroup, states
 from ncloud.daemons.core.config import Config
 from ncloud.daemons.core.context import RequestContext
 from ncloud.daemons.core.db.models import Instance, InstanceTag, RequestSpec, Service
@@ -184,6 +184,8 @@ def page_of(session: Session, rows: list[Instance], ctx: RequestContext, version
                                          .where(InstanceTag.instance_uuid.in_(uuids)).order_by(InstanceTag.tag)):
             page.tags.setdefault(uuid, []).append(tag)
     hosts = {row.host for row in rows if row.host}
+    if any(row.host and not row.availability_zone for row in rows):
+        page.host_zones = availability_zones.host_zones(session, list(hosts))
     if page.show_host_status and hosts:
         for service in session.scalars(select(Service).where(Service.host.in_(hosts),
                                                              Service.binary == COMPUTE_BINARY)):

@@ -2,7 +2,7 @@
 
 Views are plain functions of rows (and of what the caller may see), with no queries of their
 own: the resource modules fetch everything a page needs in a fixed number of queries and hand
-it over, so a list of 100 servers costs the same two queries as a list of one.
+it over, so a list of 100 servers costs the same few queries as a list of one.
 """
 
 from __future__ import annotations
@@ -105,6 +105,7 @@ class ServerPage:
     host_status: dict[str, str] = field(default_factory=dict)  # host -> UP, DOWN, MAINTENANCE
     specs: dict[str, dict] = field(default_factory=dict)  # uuid -> request spec (2.98 image properties, 2.100)
     groups: dict[str, str] = field(default_factory=dict)  # uuid -> its server group's uuid (2.71)
+    host_zones: dict[str, str] = field(default_factory=dict)  # host -> its zone, for hosts in a zone aggregate
     extended: bool = False  # OS-EXT-SRV-ATTR:* (admin by default)
     show_host_status: bool = False
     extra_specs: bool = True  # in the embedded flavor (2.47)
@@ -139,8 +140,8 @@ def server_detail(instance: Instance, urls: Urls, ctx: RequestContext, default_z
     """A server as GET /servers/{id} and /servers/detail show it at `version` (`with_groups`: the
     2.71 `server_groups`, which show, update and rebuild carry but the list does not)."""
     status = states.status_of(instance.vm_state, instance.task_state)
-    # A placed server is in its host's zone; an unplaced one only in the zone it asked for.
-    zone = instance.availability_zone or (default_zone if instance.host else "")
+    # The zone it asked for, else its host's zone once placed (core/availability_zones.py).
+    zone = instance.availability_zone or (page.host_zones.get(instance.host, default_zone) if instance.host else "")
     body = {
         "id": instance.uuid,
         "name": instance.display_name,

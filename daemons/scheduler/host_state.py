@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from ncloud.daemons.compute.rpcapi import BINARY as COMPUTE_BINARY
-from ncloud.daemons.core import placement, servicegroup
+from ncloud.daemons.core import availability_zones, placement, servicegroup
 from ncloud.daemons.core.db.models import ComputeNode, ResourceProvider, Service, utcnow
 from ncloud.daemons.core.db.session import Database
 
@@ -52,8 +52,10 @@ def load(db: Database, service_down_time: float, default_az: str) -> list[HostSt
             .join(Service, (Service.host == ComputeNode.host) & (Service.binary == COMPUTE_BINARY))
         ).all()
         providers = placement.snapshots(session, [row[2] for row in rows])
+        zones = availability_zones.host_zones(session)
     now = utcnow()
-    return [HostState(host=host, nodename=nodename, provider_id=provider_id, availability_zone=default_az,
+    return [HostState(host=host, nodename=nodename, provider_id=provider_id,
+                      availability_zone=zones.get(host, default_az),
                       service_up=servicegroup.alive(last_seen_up, forced_down, service_down_time, now),
                       service_disabled=disabled, provider=providers[provider_id])
             for host, nodename, provider_id, last_seen_up, forced_down, disabled in rows

@@ -7,7 +7,7 @@ import pytest
 from ncloud.daemons.compute.manager import node_uuid
 from ncloud.daemons.core import config, exception, placement, servicegroup
 from ncloud.daemons.core.context import admin_context
-from ncloud.daemons.core.db.models import Instance, ServerGroup, ServerGroupMember
+from ncloud.daemons.core.db.models import Aggregate, AggregateHost, Instance, ServerGroup, ServerGroupMember
 from ncloud.daemons.scheduler.manager import SchedulerManager
 
 TINY = {"vcpus": 1, "memory_mb": 512, "root_gb": 1}
@@ -197,3 +197,15 @@ def test_same_host_and_different_host_hints(db):
     with pytest.raises(exception.NoValidHost) as refused:
         scheduler(db).select_destinations(admin_context(), spec(scheduler_hints={"same_host": ["gone"]}), ["i3"])
     assert "SameHostFilter removed 2" in str(refused.value)
+
+
+def test_a_host_is_in_the_zone_of_its_zone_aggregate(db):
+    add_host(db, "a")
+    add_host(db, "b", memory_mb=8192)
+    with db.writer() as session:
+        aggregate = Aggregate(uuid=str(uuidlib.uuid4()), name="r1", metadata_={"availability_zone": "az1"})
+        session.add(aggregate)
+        session.flush()
+        session.add(AggregateHost(aggregate_id=aggregate.id, host="a"))
+    assert scheduler(db).select_destinations(admin_context(), spec(availability_zone="az1"), ["i1"])[0]["host"] == "a"
+    assert scheduler(db).select_destinations(admin_context(), spec(availability_zone="nova"), ["i2"])[0]["host"] == "b"

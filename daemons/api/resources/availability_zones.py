@@ -1,9 +1,9 @@
 """GET /os-availability-zone and /os-availability-zone/detail (admin).
 
-A zone is available when at least one enabled compute service is in it. Until aggregates carry
-`availability_zone` metadata, every compute host is in `[DEFAULT] default_availability_zone`;
-the detail (an admin's) also shows Nova's pseudo-zone `internal` with the other services, and
-per host each service's `available` (enabled) and `active` (heartbeat recent) flags.
+A compute host is in the zone of its zone aggregate, else in `[DEFAULT] default_availability_zone`
+(core/availability_zones.py). A zone is available when at least one enabled compute service is
+in it; the detail (an admin's) also shows Nova's pseudo-zone `internal` with the other services,
+and per host each service's `available` (enabled) and `active` (heartbeat recent) flags.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from ncloud.daemons.api import policy, views
 from ncloud.daemons.compute.rpcapi import BINARY as COMPUTE_BINARY
-from ncloud.daemons.core import servicegroup
+from ncloud.daemons.core import availability_zones, servicegroup
 from ncloud.daemons.core.config import Config
 from ncloud.daemons.core.db.models import Service, utcnow
 from ncloud.daemons.core.db.session import Database
@@ -27,13 +27,15 @@ class _Base:
         self.db = db
 
     def zones(self) -> dict[str, list[Service]]:
-        """Services by zone name (the compute zone first)."""
+        """Services by zone name (`internal` last)."""
+        default = self.conf.default.default_availability_zone
         with self.db.reader() as session:
             services = list(session.scalars(select(Service).order_by(Service.host, Service.binary)))
-        zones: dict[str, list[Service]] = {self.conf.default.default_availability_zone: [], INTERNAL: []}
-        for service in services:
-            zones[self.conf.default.default_availability_zone if service.binary == COMPUTE_BINARY
-                  else INTERNAL].append(service)
+            host_zones = availability_zones.host_zones(session)
+        zones: dict[str, list[Service]] = {}
+        for service in sorted(services, key=lambda s: s.binary != COMPUTE_BINARY):
+            zone = host_zones.get(service.host, default) if service.binary == COMPUTE_BINARY else INTERNAL
+            zones.setdefault(zone, []).append(service)
         return zones
 
 
@@ -41,7 +43,7 @@ class AvailabilityZones(_Base):
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         policy.authorize(req.context.ctx, "os_compute_api:os-availability-zone:list")
         zones = self.zones()
-        zones.pop(INTERNAL)
+        zones.pop(INTERNAL, None)
         resp.media = {"availabilityZoneInfo": [
             {"zoneName": name, "zoneState": {"available": any(not s.disabled for s in services)}, "hosts": None}
             for name, services in zones.items() if services]}

@@ -93,6 +93,22 @@ class Image(Timestamps, Base):
     properties: Mapped[dict] = mapped_column(JSON, default=dict)
 
 
+class Aggregate(Timestamps, Base):
+    """A named set of compute hosts with metadata; `availability_zone` in it makes it a zone."""
+
+    __tablename__ = "aggregates"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uuid: Mapped[str] = mapped_column(UUID, unique=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    metadata_: Mapped[dict] = mapped_column("metadata", JSON, default=dict)
+
+
+class AggregateHost(Base):
+    __tablename__ = "aggregate_hosts"
+    aggregate_id: Mapped[int] = mapped_column(ForeignKey("aggregates.id", ondelete="CASCADE"), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255), primary_key=True, index=True)
+
+
 class FlavorAccess(Base):
     """A project allowed to use a private flavor (os-flavor-access)."""
 
