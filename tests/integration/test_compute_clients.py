@@ -121,3 +121,48 @@ def test_openstacksdk_creates_waits_for_and_deletes_a_server(cloud):
         assert conn.compute.find_server("sdk") is None
     finally:
         conn.close()
+
+
+def test_groups_aggregates_zones_services_and_flavor_properties_with_the_stock_client(cloud):
+    demo = {"user_cloud": "ncloud-demo"}
+    group = json.loads(osc(cloud, "server", "group", "create", "--policy", "anti-affinity", "-f", "json", "apart",
+                           **demo).stdout)
+    osc(cloud, "server", "create", "--image", DEMO_IMAGE, "--flavor", "m1.tiny", "--nic", "none", "--hint",
+        f"group={group['id']}", "--wait", "member", **demo)
+    shown = json.loads(osc(cloud, "server", "group", "show", "-f", "json", "apart", **demo).stdout)
+    assert len(shown["members"]) == 1
+    # one compute host: a second member of an anti-affinity group has nowhere to go
+    osc(cloud, "server", "create", "--image", DEMO_IMAGE, "--flavor", "m1.tiny", "--nic", "none", "--hint",
+        f"group={group['id']}", "second", **demo)
+    wait_until(lambda: status(cloud, "second", **demo) == "ERROR", 60, what="second member refused")
+    fault = json.loads(osc(cloud, "server", "show", "-f", "json", "second", **demo).stdout)["fault"]
+    assert "ServerGroupAntiAffinityFilter removed 1" in fault["message"]
+    for name in ("second", "member"):
+        osc(cloud, "server", "delete", "--wait", name, **demo)
+    osc(cloud, "server", "group", "delete", "apart", **demo)
+
+    services = json.loads(osc(cloud, "compute", "service", "list", "--service", "ncloud-compute", "-f", "json").stdout)
+    host = services[0]["Host"]
+    osc(cloud, "aggregate", "create", "--zone", "az1", "rack1")
+    osc(cloud, "aggregate", "add", "host", "rack1", host)
+    zones = osc(cloud, "availability", "zone", "list", "--compute", "-f", "value", "-c", "Zone Name").stdout.split()
+    assert "az1" in zones and "nova" not in zones  # the one host moved; `internal` holds the other services
+    created = json.loads(osc(cloud, "server", "create", "--image", DEMO_IMAGE, "--flavor", "m1.tiny", "--nic",
+                             "none", "--availability-zone", "az1", "--wait", "-f", "json", "zoned", **demo).stdout)
+    assert created["OS-EXT-AZ:availability_zone"] == "az1"
+    osc(cloud, "server", "delete", "--wait", "zoned", **demo)
+    osc(cloud, "aggregate", "remove", "host", "rack1", host)
+    osc(cloud, "aggregate", "delete", "rack1")
+
+    osc(cloud, "compute", "service", "set", "--disable", "--disable-reason", "maintenance", host, "ncloud-compute")
+    listed = json.loads(osc(cloud, "compute", "service", "list", "--service", "ncloud-compute", "-f", "json").stdout)
+    assert listed[0]["Status"] == "disabled"
+    osc(cloud, "server", "create", "--image", DEMO_IMAGE, "--flavor", "m1.tiny", "--nic", "none", "parked", **demo)
+    wait_until(lambda: status(cloud, "parked", **demo) == "ERROR", 60, what="no enabled host")
+    osc(cloud, "server", "delete", "--wait", "parked", **demo)
+    osc(cloud, "compute", "service", "set", "--enable", host, "ncloud-compute")
+
+    osc(cloud, "flavor", "set", "--property", "hw:cpu_policy=shared", "m1.tiny")
+    flavor = json.loads(osc(cloud, "flavor", "show", "-f", "json", "m1.tiny").stdout)
+    assert flavor["properties"] == {"hw:cpu_policy": "shared"}
+    assert json.loads(osc(cloud, "hypervisor", "list", "-f", "json").stdout)[0]["State"] == "up"
