@@ -8,6 +8,7 @@ it over, so a list of 100 servers costs the same few queries as a list of one.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -24,14 +25,16 @@ PROGRESS_STATUSES = frozenset({"ACTIVE", "BUILD", "REBUILD", "RESIZE", "VERIFY_R
 FAULT_STATUSES = frozenset({"ERROR", "DELETED"})
 
 
+# The database's times are naive UTC; isoformat (C) writes them several times faster than strftime,
+# which counts in a list of a thousand servers.
 def isotime(value: dt.datetime | None) -> str | None:
     """`created`, `updated`, fault `created`: second precision with a Z, as Nova's utils.isotime."""
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
+    return value.isoformat(timespec="seconds") + "Z" if value else None
 
 
 def strtime(value: dt.datetime | None) -> str | None:
     """`launched_at`, `updated_at` of services: how Nova serialises a bare datetime."""
-    return value.strftime("%Y-%m-%dT%H:%M:%S.%f") if value else None
+    return value.isoformat(timespec="microseconds") if value else None
 
 
 class Urls:
@@ -71,6 +74,7 @@ class Urls:
 
 # -- servers ---------------------------------------------------------------------------------
 
+@functools.lru_cache(maxsize=4096)  # a page has few (project, host) pairs and many servers
 def host_id(project_id: str, host: str | None) -> str:
     """Nova's opaque hostId: equal for two servers of a project on the same host, never the name."""
     if not host:
@@ -103,7 +107,8 @@ class ServerPage:
     faults: dict[str, InstanceFault] = field(default_factory=dict)
     tags: dict[str, list[str]] = field(default_factory=dict)
     host_status: dict[str, str] = field(default_factory=dict)  # host -> UP, DOWN, MAINTENANCE
-    specs: dict[str, dict] = field(default_factory=dict)  # uuid -> request spec (2.98 image properties, 2.100)
+    image_properties: dict[str, dict] = field(default_factory=dict)  # uuid -> its image's properties (2.98)
+    scheduler_hints: dict[str, dict] = field(default_factory=dict)  # uuid -> the hints it was booted with (2.100)
     groups: dict[str, str] = field(default_factory=dict)  # uuid -> its server group's uuid (2.71)
     host_zones: dict[str, str] = field(default_factory=dict)  # host -> its zone, for hosts in a zone aggregate
     extended: bool = False  # OS-EXT-SRV-ATTR:* (admin by default)
@@ -129,7 +134,7 @@ def _image(instance: Instance, urls: Urls, version: APIVersion, page: ServerPage
         return ""  # booted from a volume
     body: dict = {"id": instance.image_ref, "links": urls.bookmark("images", instance.image_ref)}
     if version >= (2, 98):
-        properties = ((page.specs.get(instance.uuid) or {}).get("image") or {}).get("properties") or {}
+        properties = page.image_properties.get(instance.uuid) or {}
         body["properties"] = {key: value if value is None or isinstance(value, str) else json.dumps(value)
                               for key, value in properties.items()}
     return body
@@ -204,7 +209,7 @@ def server_detail(instance: Instance, urls: Urls, ctx: RequestContext, default_z
     if version >= (2, 96):
         body["pinned_availability_zone"] = instance.availability_zone
     if version >= (2, 100):
-        body["scheduler_hints"] = (page.specs.get(instance.uuid) or {}).get("scheduler_hints") or {}
+        body["scheduler_hints"] = page.scheduler_hints.get(instance.uuid) or {}
     fault = page.faults.get(instance.uuid)
     if fault is not None and status in FAULT_STATUSES:
         body["fault"] = _fault(fault, ctx)

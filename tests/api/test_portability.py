@@ -97,3 +97,17 @@ def test_concurrent_boots_never_exceed_the_quota_on_every_backend(backend_api):
         statuses = list(pool.map(boot, range(50)))
     assert statuses.count(202) == 10 and statuses.count(403) == 40
     assert len(api.get("/servers").json["servers"]) == 10
+
+
+def test_the_newest_server_body_reads_its_request_spec_parts_on_every_backend(backend_api):
+    """2.98 and 2.100 read JSON paths inside the request spec, which each database writes differently."""
+    api = backend_api
+    response = api.post("/servers", version="2.100", json={
+        "server": {"name": "new", "flavorRef": "1", "imageRef": IMAGE_ID, "networks": "none"},
+        "os:scheduler_hints": {"build_near_host_ip": "192.0.2.1"}})
+    assert response.status_code == 202, response.text
+    shown = api.get(f"/servers/{response.json['server']['id']}", version="2.100").json["server"]
+    assert shown["image"]["properties"] == {"hw_arch": "x86_64"}
+    assert shown["scheduler_hints"] == {"build_near_host_ip": "192.0.2.1"}
+    assert api.get("/servers/detail", version="2.100").json["servers"][0]["scheduler_hints"] == {
+        "build_near_host_ip": "192.0.2.1"}
