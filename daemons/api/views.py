@@ -297,16 +297,17 @@ def hypervisor_summary(node: ComputeNode, service_row: Service | None, up: bool,
 
 
 def hypervisor_detail(node: ComputeNode, service_row: Service | None, up: bool, capacity: dict,
-                      version: APIVersion, servers: list[dict] | None = None, uptime: str | None = None) -> dict:
+                      version: APIVersion, servers: list[dict] | None = None) -> dict:
     """`capacity`: totals and usage from the node's resource provider (see resources/hypervisors),
-    shown until 2.88, which replaced them with the host's `uptime`."""
+    shown until 2.88, which replaced them with the host's `uptime` (filled in by the resource,
+    which asks the host; None until then)."""
     body = hypervisor_summary(node, service_row, up, version, servers)
     if version < (2, 88):
         body.update(capacity)
         body["current_workload"] = 0
         body["cpu_info"] = node.cpu_info or {} if version >= (2, 28) else json.dumps(node.cpu_info or {})
     else:
-        body["uptime"] = uptime
+        body["uptime"] = None
     body.update({
         "hypervisor_type": node.hypervisor_type,
         "hypervisor_version": node.hypervisor_version,

@@ -22,10 +22,6 @@ def host_zones(session: Session, hosts: list[str] | None = None) -> dict[str, st
     return {host: metadata[ZONE_KEY] for host, metadata in session.execute(query) if (metadata or {}).get(ZONE_KEY)}
 
 
-def zone_of(session: Session, host: str, default: str) -> str:
-    return host_zones(session, [host]).get(host, default)
-
-
 def named_zones(session: Session) -> set[str]:
     """The zones aggregates define (whether or not they have hosts yet)."""
     return {metadata[ZONE_KEY] for metadata in session.scalars(select(Aggregate.metadata_))

@@ -62,17 +62,19 @@ class _Base:
             return [api_views.hypervisor_summary(node, services.get(node.host), up(node), version, servers_of(node))
                     for node in nodes]
         capacities = _capacities(session, nodes) if version < (2, 88) else {}
-        return [api_views.hypervisor_detail(
-            node, services.get(node.host), up(node), capacities.get(node.id, {}), version, servers_of(node),
-            self._uptime(req, node) if version >= (2, 88) and up(node) else None) for node in nodes]
+        return [api_views.hypervisor_detail(node, services.get(node.host), up(node), capacities.get(node.id, {}),
+                                            version, servers_of(node)) for node in nodes]
 
-    def _uptime(self, req: falcon.Request, node: ComputeNode) -> str | None:
-        """The host's uptime, asked of its compute service (None when it does not answer in time)."""
-        try:
-            return self.compute.get_host_uptime(req.context.ctx, node.host, timeout=UPTIME_TIMEOUT)
-        except exception.NcloudError as error:  # no answer in time, or a driver that cannot tell
-            LOG.warning("no uptime from %s: %s", node.host, error)
-            return None
+    def add_uptimes(self, req: falcon.Request, nodes: list[ComputeNode], bodies: list[dict]) -> None:
+        """From 2.88, each up host's uptime, asked of its compute service (None when it does not
+        answer in time). Called after the database transaction: RPC calls hold no connection."""
+        for node, body in zip(nodes, bodies, strict=True):
+            if "uptime" not in body or body["state"] != "up":
+                continue
+            try:
+                body["uptime"] = self.compute.get_host_uptime(req.context.ctx, node.host, timeout=UPTIME_TIMEOUT)
+            except exception.NcloudError as error:  # no answer in time, or a driver that cannot tell
+                LOG.warning("no uptime from %s: %s", node.host, error)
 
     def page(self, req: falcon.Request, detail: bool) -> dict:
         version: APIVersion = req.context.version
@@ -96,11 +98,12 @@ class _Base:
                     query = query.where(ComputeNode.id > _marker_id(session, marker, version))
                 query = query.limit(limit)
             nodes = list(session.scalars(query)) if limit != 0 else []
-            with_servers = version >= (2, 53) and validation.to_bool(
-                validation.last(params, "with_servers", "false"), "with_servers")
             if pattern is not None and not nodes:
                 raise Fault(404, f"No hypervisor matching '{pattern}' could be found.")
-            body: dict = {"hypervisors": self.render(req, nodes, session, detail, with_servers)}
+            bodies = self.render(req, nodes, session, detail, _with_servers(version, params))
+        if detail:
+            self.add_uptimes(req, nodes, bodies)
+        body: dict = {"hypervisors": bodies}
         if limit and len(nodes) == limit:
             urls = api_views.Urls.for_request(req, self.conf.api.public_endpoint)
             last = nodes[-1].uuid if version >= (2, 53) else str(nodes[-1].id)
@@ -127,13 +130,17 @@ class Hypervisor(_Base):
         version: APIVersion = req.context.version
         params = validation.query(req)
         schemas.HYPERVISOR_SHOW_QUERY.validate(version, params)
-        with_servers = version >= (2, 53) and validation.to_bool(
-            validation.last(params, "with_servers", "false"), "with_servers")
         with self.db.reader() as session:
             node = _node(session, hypervisor_id, version)
             if node is None:
                 raise Fault(404, f"Hypervisor with ID '{hypervisor_id}' could not be found.")
-            resp.media = {"hypervisor": self.render(req, [node], session, True, with_servers)[0]}
+            bodies = self.render(req, [node], session, True, _with_servers(version, params))
+        self.add_uptimes(req, [node], bodies)
+        resp.media = {"hypervisor": bodies[0]}
+
+
+def _with_servers(version: APIVersion, params: dict[str, list[str]]) -> bool:
+    return version >= (2, 53) and validation.to_bool(validation.last(params, "with_servers", "false"), "with_servers")
 
 
 def _node(session, ident: str, version: APIVersion) -> ComputeNode | None:

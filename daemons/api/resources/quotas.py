@@ -47,17 +47,28 @@ class _Base:
         self.db = db
 
 
+def _user(req: falcon.Request) -> str | None:
+    """The `?user_id=` of a quota set: that user's limits within the project."""
+    params = validation.query(req)
+    schemas.QUOTA_QUERY.validate(params)
+    return validation.last(params, "user_id")
+
+
+def _store(session, model, limit: int, **keys) -> None:
+    """Set one limit row (of Quota, ProjectUserQuota or QuotaClass), creating it if need be."""
+    row = session.scalars(select(model).filter_by(**keys)).first()
+    if row is None:
+        session.add(model(**keys, hard_limit=limit))
+    else:
+        row.hard_limit = limit
+
+
 class QuotaSet(_Base):
     """GET, PUT (admin) and DELETE (admin) /os-quota-sets/{project_id}[?user_id=]."""
 
-    def _user(self, req: falcon.Request) -> str | None:
-        params = validation.query(req)
-        schemas.QUOTA_QUERY.validate(params)
-        return validation.last(params, "user_id")
-
     def on_get(self, req: falcon.Request, resp: falcon.Response, project_id: str) -> None:
         ctx: RequestContext = req.context.ctx
-        user_id = self._user(req)
+        user_id = _user(req)
         policy.authorize(ctx, "os_compute_api:os-quota-sets:show", {"project_id": project_id})
         with self.db.reader() as session:
             limits = quotas.project_limits(self.conf, session, project_id, user_id)
@@ -66,7 +77,7 @@ class QuotaSet(_Base):
     def on_put(self, req: falcon.Request, resp: falcon.Response, project_id: str) -> None:
         ctx: RequestContext = req.context.ctx
         version: APIVersion = req.context.version
-        user_id = self._user(req)
+        user_id = _user(req)
         policy.authorize(ctx, "os_compute_api:os-quota-sets:update", {"project_id": project_id})
         body = validation.read_json(req)
         schemas.QUOTA_SET_UPDATE.validate(version, body)
@@ -84,13 +95,16 @@ class QuotaSet(_Base):
                         limit == quotas.UNLIMITED or limit > project[name]):
                     raise Fault(400, f"Quota limit {limit} for {name} must be less than or equal to "
                                      f"{project[name]}, the project's.")
-                _store(session, project_id, user_id, name, limit)
+                if user_id is None:
+                    _store(session, Quota, limit, project_id=project_id, resource=name)
+                else:
+                    _store(session, ProjectUserQuota, limit, project_id=project_id, user_id=user_id, resource=name)
             limits = quotas.project_limits(self.conf, session, project_id, user_id)
         resp.media = {"quota_set": _view(limits, shown_resources(version))}
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, project_id: str) -> None:
         """Back to the defaults (the user's own limits only, with user_id)."""
-        user_id = self._user(req)
+        user_id = _user(req)
         policy.authorize(req.context.ctx, "os_compute_api:os-quota-sets:delete", {"project_id": project_id})
         with self.db.writer() as session:
             if user_id is None:
@@ -100,23 +114,6 @@ class QuotaSet(_Base):
                 session.execute(delete(ProjectUserQuota).where(ProjectUserQuota.project_id == project_id,
                                                                ProjectUserQuota.user_id == user_id))
         resp.status = 202
-
-
-def _store(session, project_id: str, user_id: str | None, resource: str, limit: int) -> None:
-    if user_id is None:
-        row = session.scalars(select(Quota).where(Quota.project_id == project_id, Quota.resource == resource)).first()
-        if row is None:
-            session.add(Quota(project_id=project_id, resource=resource, hard_limit=limit))
-        else:
-            row.hard_limit = limit
-        return
-    row = session.scalars(select(ProjectUserQuota).where(
-        ProjectUserQuota.project_id == project_id, ProjectUserQuota.user_id == user_id,
-        ProjectUserQuota.resource == resource)).first()
-    if row is None:
-        session.add(ProjectUserQuota(project_id=project_id, user_id=user_id, resource=resource, hard_limit=limit))
-    else:
-        row.hard_limit = limit
 
 
 class QuotaSetDefaults(_Base):
@@ -133,9 +130,7 @@ class QuotaSetDetail(_Base):
     """GET /os-quota-sets/{project_id}/detail[?user_id=]: limit, in_use and reserved (always 0)."""
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, project_id: str) -> None:
-        params = validation.query(req)
-        schemas.QUOTA_QUERY.validate(params)
-        user_id = validation.last(params, "user_id")
+        user_id = _user(req)
         policy.authorize(req.context.ctx, "os_compute_api:os-quota-sets:detail", {"project_id": project_id})
         with self.db.reader() as session:
             limits = quotas.project_limits(self.conf, session, project_id, user_id)
@@ -164,12 +159,7 @@ class QuotaClassSet(_Base):
             for name, value in body["quota_class_set"].items():
                 if name not in quotas.RESOURCES:
                     continue  # a network quota of old versions: accepted, and not compute's to keep
-                row = session.scalars(select(QuotaClass).where(QuotaClass.class_name == class_name,
-                                                               QuotaClass.resource == name)).first()
-                if row is None:
-                    session.add(QuotaClass(class_name=class_name, resource=name, hard_limit=int(value)))
-                else:
-                    row.hard_limit = int(value)
+                _store(session, QuotaClass, int(value), class_name=class_name, resource=name)
             limits = quotas.class_limits(self.conf, session, class_name)
         # Nova's update answer has no id.
         resp.media = {"quota_class_set": _view(limits, shown_resources(version, quota_class=True))}

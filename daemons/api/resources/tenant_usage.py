@@ -18,24 +18,13 @@ from sqlalchemy import or_, select
 from ncloud.daemons.api import paging, policy, schemas, validation, views
 from ncloud.daemons.api.errors import Fault
 from ncloud.daemons.api.microversion import APIVersion
+from ncloud.daemons.api.server_query import timestamp
 from ncloud.daemons.core.config import Config
 from ncloud.daemons.core.context import RequestContext
 from ncloud.daemons.core.db.models import Instance, utcnow
 from ncloud.daemons.core.db.session import Database
 
 _ORDER = [(Instance.id, True)]
-
-
-def _moment(params: dict, name: str, now: dt.datetime) -> dt.datetime:
-    value = validation.last(params, name)
-    if not value:
-        return now
-    for form in ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S.%f", "%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%d %H:%M:%S"):
-        try:
-            return dt.datetime.strptime(value.rstrip("Z"), form)
-        except ValueError:
-            continue
-    raise Fault(400, f"Invalid {name} value: {value}. Use YYYY-MM-DDThh:mm:ss.")
 
 
 def _server_usage(row: Instance, start: dt.datetime, stop: dt.datetime, now: dt.datetime) -> dict:
@@ -63,7 +52,7 @@ class _Base:
         params = validation.query(req)
         schemas.TENANT_USAGE_QUERY.validate(version, params)
         now = utcnow()
-        start, stop = _moment(params, "start", now), _moment(params, "end", now)
+        start, stop = timestamp(params, "start") or now, timestamp(params, "end") or now
         if start > stop:
             raise Fault(400, "Invalid start time. The start time cannot occur after the end time.")
         query = select(Instance).where(Instance.launched_at.is_not(None), Instance.launched_at < stop,
