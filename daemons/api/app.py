@@ -55,8 +55,11 @@ from ncloud.daemons.api.resources import (
     hypervisors,
     instance_actions,
     keypairs,
+    migrations,
     quotas,
+    server_action,
     server_groups,
+    server_hardware,
     server_metadata,
     servers,
     services,
@@ -92,7 +95,7 @@ def create_app(conf: Config, db: Database, transport: Transport) -> falcon.App:
     app.add_route(f"{PREFIX}/servers", servers.Servers(conf, db, transport))
     app.add_route(f"{PREFIX}/servers/detail", servers.ServersDetail(conf, db, transport))
     app.add_route(f"{PREFIX}/servers/{{server_id}}", servers.Server(conf, db, transport))
-    app.add_route(f"{PREFIX}/servers/{{server_id}}/action", servers.ServerAction(conf, db, transport))
+    app.add_route(f"{PREFIX}/servers/{{server_id}}/action", server_action.ServerAction(conf, db, transport))
     for path, resource in (("metadata", server_metadata.ServerMetadata),
                            ("metadata/{key}", server_metadata.ServerMetadataItem),
                            ("tags", server_metadata.ServerTags), ("tags/{tag}", server_metadata.ServerTag),
@@ -167,6 +170,14 @@ def create_app(conf: Config, db: Database, transport: Transport) -> falcon.App:
     app.add_route(f"{PREFIX}/os-availability-zone/detail", availability_zones.AvailabilityZonesDetail(conf, db))
     app.add_route(f"{PREFIX}/os-services", services.Services(conf, db))
     app.add_route(f"{PREFIX}/os-services/{{service_id}}", services.ServiceItem(conf, db))
+    app.add_route(f"{PREFIX}/servers/{{server_id}}/diagnostics", server_hardware.ServerDiagnostics(conf, db, transport))
+    app.add_route(f"{PREFIX}/servers/{{server_id}}/topology", server_hardware.ServerTopology(conf, db))
+    app.add_route(f"{PREFIX}/os-migrations", migrations.Migrations(conf, db))
+    app.add_route(f"{PREFIX}/servers/{{server_id}}/migrations", migrations.ServerMigrations(conf, db, transport))
+    app.add_route(f"{PREFIX}/servers/{{server_id}}/migrations/{{migration_id}}",
+                  migrations.ServerMigration(conf, db, transport))
+    app.add_route(f"{PREFIX}/servers/{{server_id}}/migrations/{{migration_id}}/action",
+                  migrations.ServerMigrationAction(conf, db, transport))
     app.add_route(f"{PREFIX}/os-hypervisors", hypervisors.Hypervisors(conf, db, transport))
     app.add_route(f"{PREFIX}/os-hypervisors/detail", hypervisors.HypervisorsDetail(conf, db, transport))
     app.add_route(f"{PREFIX}/os-hypervisors/{{hypervisor_id}}", hypervisors.Hypervisor(conf, db, transport))

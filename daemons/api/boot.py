@@ -82,9 +82,9 @@ def create(conf: Config, db: Database, conductor: ConductorAPI, ctx: RequestCont
     tags = list(dict.fromkeys(server.get("tags") or ()))
     with db.writer() as session:
         flavor, image = _flavor_and_image(session, flavor_id, image_id, ctx)
-        _check_image_fits(flavor, image)
+        check_image_fits(flavor, image)
         _check_zone(session, conf, zone)
-        key_data = _key_data(session, ctx, server.get("key_name"))
+        key_data = public_key(session, ctx, server.get("key_name"))
         if destination:
             _check_destination(session, destination)
         # Last before the inserts: from here to the commit the project's quota lock is held.
@@ -147,9 +147,14 @@ def create(conf: Config, db: Database, conductor: ConductorAPI, ctx: RequestCont
                          f"server{'s were' if len(uuids) > 1 else ' was'} set to ERROR. Retry later.") from error
     return Created(
         uuids=uuids, reservation_id=reservation_id,
-        admin_pass=server.get("adminPass") or random_string(_PASSWORD_CHARS, PASSWORD_LENGTH),
+        admin_pass=admin_password(server.get("adminPass")),
         security_groups=[group["name"] for group in server.get("security_groups") or []] or ["default"],
         return_reservation_id=to_bool(server.get("return_reservation_id", False), "return_reservation_id"))
+
+
+def admin_password(given: str | None = None) -> str:
+    """The password a request gave, or one generated (create, rebuild, rescue, evacuate answer it)."""
+    return given or random_string(_PASSWORD_CHARS, PASSWORD_LENGTH)
 
 
 def random_string(alphabet: str, length: int) -> str:
@@ -257,7 +262,7 @@ def _check_destination(session: Session, destination: dict) -> None:
         raise Fault(400, f"Compute node {node} could not be found.")
 
 
-def _key_data(session: Session, ctx: RequestContext, key_name: str | None) -> str | None:
+def public_key(session: Session, ctx: RequestContext, key_name: str | None) -> str | None:
     """The public key of the caller's key pair `key_name`, kept with the server as it is now."""
     if key_name is None:
         return None
@@ -322,21 +327,43 @@ def _flavor_and_image(session: Session, flavor_id: str, image_id: str,
         raise Fault(400, str(exception.FlavorNotFound(flavor_id=flavor_id)))
     flavor = SimpleNamespace(**{c: getattr(row, f"f_{c}") for c in _FLAVOR_COLUMNS})
     image = SimpleNamespace(**{c: getattr(row, f"i_{c}") for c in _IMAGE_COLUMNS})
-    if flavor.disabled or not (flavor.is_public or ctx.is_admin or session.get(
-            FlavorAccess, (flavor.id, ctx.project_id)) is not None):  # a private flavor given to the project
+    if not _may_use(session, ctx, flavor):
         raise Fault(400, str(exception.FlavorNotFound(flavor_id=flavor_id)))
-    visible = image.id is not None and (
+    _check_image(session, ctx, image, image_id)
+    return flavor, image
+
+
+def _check_image(session: Session, ctx: RequestContext, image, image_id: str) -> None:
+    """The image exists as the Image API shows it to the caller, and is active."""
+    visible = image is not None and image.id is not None and (
         ctx.is_admin or image.visibility in ("public", "community") or image.owner in (None, ctx.project_id)
-        or (image.visibility == "shared"
-            and session.get(ImageMember, (image.id, ctx.project_id)) is not None))  # as the Image API shows it
+        or (image.visibility == "shared" and session.get(ImageMember, (image.id, ctx.project_id)) is not None))
     if not visible:
         raise Fault(400, "Can not find requested image")
     if image.status != "active":
         raise Fault(400, f"Image {image_id} is not active.")
-    return flavor, image
 
 
-def _check_image_fits(flavor: SimpleNamespace, image: SimpleNamespace) -> None:
+def usable_image(session: Session, ctx: RequestContext, image_id: str) -> Image:
+    """The image a rebuild or rescue names, if the caller may boot from it (a 400 otherwise)."""
+    image = session.get(Image, image_id)
+    _check_image(session, ctx, image, image_id)
+    return image
+
+
+def _may_use(session: Session, ctx: RequestContext, flavor) -> bool:
+    """Enabled, and public or given to the caller's project (a private flavor), or the caller an admin."""
+    return not flavor.disabled and (flavor.is_public or ctx.is_admin
+                                    or session.get(FlavorAccess, (flavor.id, ctx.project_id)) is not None)
+
+
+def usable_flavor(session: Session, ctx: RequestContext, flavor_ref: str | int) -> Flavor | None:
+    """The flavor a request names (by id or link), if the caller may use it."""
+    flavor = session.scalars(select(Flavor).where(Flavor.flavorid == _flavor_id(flavor_ref))).first()
+    return flavor if flavor is not None and _may_use(session, ctx, flavor) else None
+
+
+def check_image_fits(flavor: SimpleNamespace, image: SimpleNamespace) -> None:
     """Nova's flavor/image checks: RAM always, disk when the flavor has a root disk size."""
     if flavor.memory_mb < (image.min_ram or 0):
         raise Fault(400, "Flavor's memory is too small for requested image.")

@@ -6,13 +6,16 @@ transaction with the release of its allocations, as Nova's "local delete" does. 
 server is marked `deleting` by compare-and-swap, the `delete` action is recorded, and only after
 that commit is `terminate_instance` cast to its host. A second DELETE while it is deleting is
 answered 204 again and does nothing more.
+
+With `[DEFAULT] reclaim_instance_interval` set, a delete is soft, as in Nova: the server is
+powered off and becomes SOFT_DELETED, restorable (the restore action) until the interval has
+passed; then the conductor's reconciler deletes it for good. forceDelete skips the wait.
 """
 
 from __future__ import annotations
 
 import logging
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ncloud.daemons.api import server_query
@@ -22,7 +25,7 @@ from ncloud.daemons.compute.rpcapi import ComputeAPI
 from ncloud.daemons.core import exception, instances, placement, servicegroup, states
 from ncloud.daemons.core.config import Config
 from ncloud.daemons.core.context import RequestContext
-from ncloud.daemons.core.db.models import Instance, Service
+from ncloud.daemons.core.db.models import Instance, utcnow
 from ncloud.daemons.core.db.session import Database
 
 LOG = logging.getLogger(__name__)
@@ -31,32 +34,42 @@ LOG = logging.getLogger(__name__)
 CAS_ATTEMPTS = 3
 
 
-def delete(conf: Config, db: Database, compute: ComputeAPI, ctx: RequestContext, uuid: str) -> None:
+def delete(conf: Config, db: Database, compute: ComputeAPI, ctx: RequestContext, uuid: str,
+           force: bool = False) -> None:
+    """DELETE /servers/{id}, or (`force`) the forceDelete action: no soft delete, in any state."""
+    rule = "os_compute_api:os-deferred-delete:force" if force else "os_compute_api:servers:delete"
     for _ in range(CAS_ATTEMPTS):
         with db.writer() as session:
-            instance = server_query.authorized(session, ctx, uuid, "os_compute_api:servers:delete")
+            instance = server_query.authorized(session, ctx, uuid, rule)
             if instance.locked and not ctx.is_admin:
                 raise Fault(409, f"Instance {uuid} is locked")
             if instance.task_state == states.DELETING:
                 return
-            if not instance.host or not _compute_is_up(session, conf, instance.host):
+            up = bool(instance.host) and servicegroup.host_service_up(session, instance.host, COMPUTE_BINARY,
+                                                                      conf.default.service_down_time)
+            host, previous = instance.host, instance.task_state
+            soft = (conf.default.reclaim_instance_interval > 0 and not force and instance.host is not None
+                    and instance.vm_state not in (states.SOFT_DELETED, states.BUILDING))
+            if soft and not up:
+                _soft_delete_locally(session, ctx, instance)
+                return
+            if not up:
                 _delete_locally(session, ctx, instance)
                 return
-            host, previous = instance.host, instance.task_state
-            swapped = instances.update_state(session, uuid, {"task_state": states.DELETING},
-                                             expected={"task_state": previous, "host": host})
-            if not swapped:
+            task_state = states.SOFT_DELETING if soft else states.DELETING
+            changes = {"task_state": task_state, **({"deleted_at": utcnow()} if soft else {})}
+            if not instances.update_state(session, uuid, changes, expected={"task_state": previous, "host": host}):
                 continue
             instances.start_action(session, uuid, "delete", ctx.request_id, ctx.user_id, ctx.project_id)
-            payload = {**instances.to_dict(instance), "task_state": states.DELETING}
-        _cast_terminate(db, compute, ctx, uuid, host, payload, previous)
-        return
-    raise Fault(409, f"Instance {uuid} kept changing state while being deleted; retry.")
-
-
-def _compute_is_up(session: Session, conf: Config, host: str) -> bool:
-    service = session.scalars(select(Service).where(Service.host == host, Service.binary == COMPUTE_BINARY)).first()
-    return service is not None and servicegroup.is_up(service, conf.default.service_down_time)
+            payload = {**instances.to_dict(instance), "task_state": task_state}
+        break
+    else:
+        raise Fault(409, f"Instance {uuid} kept changing state while being deleted; retry.")
+    if soft:
+        # Restorable until [DEFAULT] reclaim_instance_interval has passed (the reconciler then deletes it).
+        _cast(db, ctx, uuid, task_state, previous, lambda: compute.power_action(ctx, host, payload, "soft_delete"))
+    else:
+        _cast(db, ctx, uuid, task_state, previous, lambda: compute.terminate_instance(ctx, host, payload))
 
 
 def _delete_locally(session: Session, ctx: RequestContext, instance: Instance) -> None:
@@ -67,13 +80,21 @@ def _delete_locally(session: Session, ctx: RequestContext, instance: Instance) -
     instances.finish_action(session, instance.uuid, ctx.request_id)
 
 
-def _cast_terminate(db: Database, compute: ComputeAPI, ctx: RequestContext, uuid: str, host: str,
-                    payload: dict, previous: str | None) -> None:
+def _soft_delete_locally(session: Session, ctx: RequestContext, instance: Instance) -> None:
+    """Its host is down: the server is SOFT_DELETED in the database only (its guest stops with the host)."""
+    instances.start_action(session, instance.uuid, "delete", ctx.request_id, ctx.user_id, ctx.project_id)
+    instances.update_state(session, instance.uuid, {"vm_state": states.SOFT_DELETED, "task_state": None,
+                                                    "deleted_at": utcnow()})
+    instances.finish_action(session, instance.uuid, ctx.request_id)
+
+
+def _cast(db: Database, ctx: RequestContext, uuid: str, task_state: str, previous: str | None, send) -> None:
     try:
-        compute.terminate_instance(ctx, host, payload)
+        send()
     except exception.MessagingUnavailable:
         # Undo the mark so the server is not left `deleting` with nobody deleting it.
         with db.writer() as session:
-            instances.update_state(session, uuid, {"task_state": previous}, expected={"task_state": states.DELETING})
+            instances.update_state(session, uuid, {"task_state": previous, "deleted_at": None},
+                                   expected={"task_state": task_state})
             instances.finish_action(session, uuid, ctx.request_id, message="Error")
         raise

@@ -425,6 +425,66 @@ SERVER_ACTIONS = {
 }
 
 
+_admin_pass = {"type": "string"}
+_host_or_null = {**fqdn, "type": ["string", "null"]}
+
+
+def _object(properties: dict, required: tuple[str, ...] = (), nullable: bool = False) -> dict:
+    schema = {"type": ["object", "null"] if nullable else "object", "properties": properties,
+              "additionalProperties": False}
+    if required:
+        schema["required"] = list(required)
+    return schema
+
+
+def _rebuild(extra: dict) -> Schema:
+    return _action("rebuild", _object({
+        "name": name, "imageRef": {"type": "string", "format": "uuid"}, "adminPass": _admin_pass,
+        "metadata": metadata, "preserve_ephemeral": boolean, "OS-DCF:diskConfig": disk_config,
+        "accessIPv4": {"type": "string", "format": "ipv4"}, "accessIPv6": {"type": "string", "format": "ipv6"},
+        **extra}, required=("imageRef",)))
+
+
+_REBUILD_219 = {"description": description}
+_REBUILD_254 = {**_REBUILD_219, "key_name": {**name, "type": ["string", "null"]}}
+_REBUILD_257 = {**_REBUILD_254, "user_data": {"type": ["string", "null"], "format": "base64", "maxLength": 65535}}
+_REBUILD_263 = {**_REBUILD_257, "trusted_image_certificates": trusted_certs}
+_live = {"block_migration": boolean, "host": _host_or_null}
+_live_225 = {"block_migration": {**boolean, "enum": [*boolean["enum"], "auto"]}, "host": _host_or_null}
+_evacuate = {"host": fqdn, "adminPass": _admin_pass}
+
+SERVER_ACTIONS.update({
+    **{name: Versioned({"2.1": _action(name, _no_body)})
+       for name in ("confirmResize", "revertResize", "unrescue", "restore", "forceDelete")},
+    "resize": Versioned({"2.1": _action("resize", _object({"flavorRef": flavor_ref, "OS-DCF:diskConfig": disk_config},
+                                                          required=("flavorRef",)))}),
+    "migrate": Versioned({
+        "2.1": _action("migrate", _no_body),
+        "2.56": _action("migrate", _object({"host": _host_or_null}, nullable=True)),
+    }),
+    "os-migrateLive": Versioned({
+        "2.1": _action("os-migrateLive", _object({**_live, "disk_over_commit": boolean},
+                                                 required=("block_migration", "disk_over_commit", "host"))),
+        "2.25": _action("os-migrateLive", _object(_live_225, required=("block_migration", "host"))),
+        "2.30": _action("os-migrateLive", _object({**_live_225, "force": boolean},
+                                                  required=("block_migration", "host"))),
+        "2.68": _action("os-migrateLive", _object(_live_225, required=("block_migration", "host"))),
+    }),
+    "evacuate": Versioned({
+        "2.1": _action("evacuate", _object({**_evacuate, "onSharedStorage": boolean}, required=("onSharedStorage",))),
+        "2.14": _action("evacuate", _object(_evacuate)),
+        "2.29": _action("evacuate", _object({**_evacuate, "force": boolean})),
+        "2.68": _action("evacuate", _object(_evacuate)),
+    }),
+    "rebuild": Versioned({"2.1": _rebuild({}), "2.19": _rebuild(_REBUILD_219), "2.54": _rebuild(_REBUILD_254),
+                         "2.57": _rebuild(_REBUILD_257), "2.63": _rebuild(_REBUILD_263),
+                         "2.90": _rebuild({**_REBUILD_263, "hostname": hostname}),
+                         "2.94": _rebuild({**_REBUILD_263, "hostname": fqdn})}),
+    "rescue": Versioned({"2.1": _action("rescue", _object({
+        "adminPass": _admin_pass, "rescue_image_ref": {"type": "string", "format": "uuid"}}, nullable=True))}),
+})
+
+
 # -- PUT /servers/{id} ---------------------------------------------------------------------------
 def _server_update(extra: dict) -> Schema:
     return Schema({"type": "object", "properties": {"server": {
@@ -463,6 +523,24 @@ INSTANCE_ACTIONS_QUERY = Versioned({
     "2.66": Schema({"type": "object", "properties": {**_ACTIONS_QUERY_258, "changes-before": _times},
                     "additionalProperties": False}, query=True),
 })
+
+
+# -- os-migrations ---------------------------------------------------------------------------------
+_MIGRATIONS_FILTERS = {name: _strings for name in ("hidden", "host", "instance_uuid", "source_compute", "status",
+                                                   "migration_type")}
+_MIGRATIONS_259 = {**_MIGRATIONS_FILTERS, "limit": {"type": "array", "items": non_negative_integer},
+                   "marker": _strings, "changes-since": _times}
+MIGRATIONS_QUERY = Versioned({
+    "2.1": Schema({"type": "object", "properties": _MIGRATIONS_FILTERS, "additionalProperties": True}, query=True),
+    "2.59": Schema({"type": "object", "properties": _MIGRATIONS_259, "additionalProperties": False}, query=True),
+    "2.66": Schema({"type": "object", "properties": {**_MIGRATIONS_259, "changes-before": _times},
+                    "additionalProperties": False}, query=True),
+    "2.80": Schema({"type": "object", "properties": {**_MIGRATIONS_259, "changes-before": _times,
+                                                     "user_id": _strings, "project_id": _strings},
+                    "additionalProperties": False}, query=True),
+})
+SERVER_MIGRATION_ACTION = Schema({"type": "object", "properties": {"force_complete": {"type": "null"}},
+                                  "required": ["force_complete"], "additionalProperties": False})
 
 
 # -- os-services -----------------------------------------------------------------------------------

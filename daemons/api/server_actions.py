@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ncloud.daemons.api import policy, server_query
+from ncloud.daemons.api import boot, policy, server_query
 from ncloud.daemons.api.errors import Fault
 from ncloud.daemons.api.microversion import APIVersion
 from ncloud.daemons.compute.rpcapi import ComputeAPI
-from ncloud.daemons.core import exception, instances, states
+from ncloud.daemons.core import exception, instances, quotas, states
+from ncloud.daemons.core.config import Config
 from ncloud.daemons.core.context import RequestContext
 from ncloud.daemons.core.db.session import Database
 
@@ -53,30 +54,38 @@ HARD_REBOOT = PowerAction("reboot_hard", "reboot", "os_compute_api:servers:reboo
                           (None, states.REBOOTING, states.REBOOTING_HARD))
 
 
-def _invalid_state(action: str, uuid: str, attribute: str, value: str | None) -> Fault:
+def invalid_state(action: str, uuid: str, attribute: str, value: str | None) -> Fault:
     return Fault(409, f"Cannot '{action}' instance {uuid} while it is in {attribute} {value}")
 
 
+RESCUE = PowerAction("rescue", "rescue", "os_compute_api:os-rescue", (states.ACTIVE, states.STOPPED, states.ERROR),
+                     states.RESCUING)
+UNRESCUE = PowerAction("unrescue", "unrescue", "os_compute_api:os-unrescue", (states.RESCUED,), states.UNRESCUING)
+RESTORE = PowerAction("restore", "restore", "os_compute_api:os-deferred-delete:restore", (states.SOFT_DELETED,),
+                      states.RESTORING)
+
+
 def power(db: Database, compute: ComputeAPI, ctx: RequestContext, uuid: str, name: str,
-          action: PowerAction) -> None:
+          action: PowerAction, changes: dict | None = None, **options) -> None:
+    """Start `action`; `changes`: more columns to set with its task state (restore's deleted_at)."""
     with db.writer() as session:
         instance = server_query.authorized(session, ctx, uuid, action.rule)
         check_not_locked(ctx, instance)
         if instance.vm_state not in action.vm_states:
-            raise _invalid_state(name, uuid, "vm_state", instance.vm_state)
+            raise invalid_state(name, uuid, "vm_state", instance.vm_state)
         if instance.task_state not in action.task_states:
-            raise _invalid_state(name, uuid, "task_state", instance.task_state)
+            raise invalid_state(name, uuid, "task_state", instance.task_state)
         if not instance.host:
-            raise _invalid_state(name, uuid, "vm_state", instance.vm_state)
+            raise invalid_state(name, uuid, "vm_state", instance.vm_state)
         previous = instance.task_state
-        if not instances.update_state(session, uuid, {"task_state": action.task_state},
+        if not instances.update_state(session, uuid, {"task_state": action.task_state, **(changes or {})},
                                       expected={"vm_state": instance.vm_state, "task_state": previous,
                                                 "host": instance.host}):
             raise Fault(409, f"Instance {uuid} changed state while '{name}' was being started; retry.")
         instances.start_action(session, uuid, action.record, ctx.request_id, ctx.user_id, ctx.project_id)
         host, payload = instance.host, {**instances.to_dict(instance), "task_state": action.task_state}
     try:
-        compute.power_action(ctx, host, payload, action.compute_action)
+        compute.power_action(ctx, host, payload, action.compute_action, **options)
     except exception.MessagingUnavailable:
         with db.writer() as session:
             instances.update_state(session, uuid, {"task_state": previous}, expected={"task_state": action.task_state})
@@ -117,7 +126,7 @@ def console_output(db: Database, compute: ComputeAPI, ctx: RequestContext, uuid:
         instance = server_query.authorized(session, ctx, uuid, "os_compute_api:os-console-output")
         if instance.vm_state not in (states.ACTIVE, states.ERROR, states.PAUSED, states.SUSPENDED, states.STOPPED,
                                      states.RESCUED) or not instance.host:
-            raise _invalid_state("get_console_output", uuid, "vm_state", instance.vm_state)
+            raise invalid_state("get_console_output", uuid, "vm_state", instance.vm_state)
         host, payload = instance.host, instances.to_dict(instance)
     try:
         return compute.get_console_output(ctx, host, payload, length)
@@ -131,10 +140,10 @@ def change_password(db: Database, compute: ComputeAPI, ctx: RequestContext, uuid
         instance = server_query.authorized(session, ctx, uuid, "os_compute_api:os-admin-password")
         check_not_locked(ctx, instance)
         if instance.vm_state != states.ACTIVE or not instance.host:
-            raise _invalid_state("changePassword", uuid, "vm_state", instance.vm_state)
+            raise invalid_state("changePassword", uuid, "vm_state", instance.vm_state)
         if not instances.update_state(session, uuid, {"task_state": states.UPDATING_PASSWORD},
                                       expected={"task_state": None, "vm_state": states.ACTIVE}):
-            raise _invalid_state("changePassword", uuid, "task_state", instance.task_state)
+            raise invalid_state("changePassword", uuid, "task_state", instance.task_state)
         instances.start_action(session, uuid, "changePassword", ctx.request_id, ctx.user_id, ctx.project_id)
         host, payload = instance.host, {**instances.to_dict(instance), "task_state": states.UPDATING_PASSWORD}
     try:
@@ -157,9 +166,9 @@ def trigger_crash_dump(db: Database, compute: ComputeAPI, ctx: RequestContext, u
         instance = server_query.authorized(session, ctx, uuid, "os_compute_api:servers:trigger_crash_dump")
         check_not_locked(ctx, instance)
         if instance.vm_state not in CRASH_DUMP_VM_STATES or not instance.host:
-            raise _invalid_state("trigger_crash_dump", uuid, "vm_state", instance.vm_state)
+            raise invalid_state("trigger_crash_dump", uuid, "vm_state", instance.vm_state)
         if instance.task_state is not None:
-            raise _invalid_state("trigger_crash_dump", uuid, "task_state", instance.task_state)
+            raise invalid_state("trigger_crash_dump", uuid, "task_state", instance.task_state)
         instances.start_action(session, uuid, "trigger_crash_dump", ctx.request_id, ctx.user_id, ctx.project_id)
         host, payload = instance.host, instances.to_dict(instance)
     compute.trigger_crash_dump(ctx, host, payload)
@@ -179,3 +188,67 @@ def lock_reason(version: APIVersion, body: dict | None) -> str | None:
     if version < (2, 73) or not body:
         return None
     return body.get("locked_reason")
+
+
+REBUILD_VM_STATES = (states.ACTIVE, states.STOPPED, states.ERROR)
+# What a rebuild may change besides the image: request key -> instance column.
+_REBUILD_FIELDS = {"name": "display_name", "description": "description", "user_data": "user_data",
+                   "trusted_image_certificates": "trusted_certs", "hostname": "hostname"}
+
+
+def rebuild(conf: Config, db: Database, compute: ComputeAPI, ctx: RequestContext, uuid: str, request: dict):
+    """Recreate the server from an image on its host, keeping its identity; returns it as stored.
+
+    `request` has passed the schema of its microversion: only that version's keys are present.
+    The new name, metadata (replacing the old), key and user data are committed with the task
+    state, as in Nova; the compute brings the server back ACTIVE (SHUTOFF if it was stopped).
+    """
+    with db.writer() as session:
+        instance = server_query.authorized(session, ctx, uuid, "os_compute_api:servers:rebuild")
+        check_not_locked(ctx, instance)
+        if instance.vm_state not in REBUILD_VM_STATES or not instance.host:
+            raise invalid_state("rebuild", uuid, "vm_state", instance.vm_state)
+        if instance.task_state is not None:
+            raise invalid_state("rebuild", uuid, "task_state", instance.task_state)
+        image = boot.usable_image(session, ctx, request["imageRef"])
+        boot.check_image_fits(instance, image)
+        updates = {column: request[key] for key, column in _REBUILD_FIELDS.items() if key in request}
+        updates.update({"image_ref": image.id, "task_state": states.REBUILDING})
+        if "metadata" in request:
+            allowed = quotas.project_limits(conf, session, instance.project_id, instance.user_id)["metadata_items"]
+            if allowed != quotas.UNLIMITED and len(request["metadata"]) > allowed:
+                raise quotas.TooManyMetadataItems(allowed=allowed)
+            updates["metadata_"] = dict(request["metadata"])
+        if "key_name" in request:  # 2.54; null removes the key
+            updates.update({"key_name": request["key_name"],
+                            "key_data": boot.public_key(session, ctx, request["key_name"])})
+        if not instances.update_state(session, uuid, updates, expected={"vm_state": instance.vm_state,
+                                                                        "task_state": None, "host": instance.host}):
+            raise Fault(409, f"Instance {uuid} changed state while 'rebuild' was being started; retry.")
+        instances.start_action(session, uuid, "rebuild", ctx.request_id, ctx.user_id, ctx.project_id)
+        host, stopped = instance.host, instance.vm_state == states.STOPPED
+        session.expire(instance)
+        payload, wanted = instances.to_dict(instance), image_info(image)
+    try:
+        compute.rebuild_instance(ctx, host, payload, wanted, None, stopped)
+    except exception.MessagingUnavailable:
+        with db.writer() as session:
+            instances.update_state(session, uuid, {"task_state": None}, expected={"task_state": states.REBUILDING})
+            instances.finish_action(session, uuid, ctx.request_id, message="Error")
+        raise
+
+
+def image_info(image) -> dict:
+    """What a host needs of an image to build a server from it."""
+    return {"id": image.id, "min_ram": image.min_ram or 0, "min_disk": image.min_disk or 0,
+            "properties": image.properties or {}}
+
+
+def rescue(db: Database, compute: ComputeAPI, ctx: RequestContext, uuid: str, request: dict | None) -> None:
+    """Boot the server from a rescue image (the one asked for, else its own) with its disk attached."""
+    request = request or {}
+    with db.reader() as session:
+        instance = server_query.authorized(session, ctx, uuid, RESCUE.rule)
+        image = boot.usable_image(session, ctx, request.get("rescue_image_ref") or instance.image_ref)
+        wanted = image_info(image)
+    power(db, compute, ctx, uuid, "rescue", RESCUE, image=wanted)

@@ -36,12 +36,6 @@ from ncloud.daemons.core.context import RequestContext
 from ncloud.daemons.core.db.models import Instance, InstanceTag, RequestSpec, Service
 from ncloud.daemons.core.db.session import Database
 
-VM_STATES = (states.ACTIVE, states.BUILDING, states.STOPPED, states.RESIZED, states.PAUSED, states.SUSPENDED,
-             states.RESCUED, states.ERROR, states.DELETED, states.SOFT_DELETED, states.SHELVED,
-             states.SHELVED_OFFLOADED)
-# Task states that show through as their own status (REBOOT, HARD_REBOOT) on some vm states.
-STATUS_TASKS = (states.REBOOTING, states.REBOOTING_HARD)
-
 EPOCH = dt.datetime(1970, 1, 1)
 # What each sort key sorts by (NULLs as a fixed low value, so that the keyset condition and ORDER BY
 # agree on every database). Attributes ncloud does not keep (access IPs, kernel, ...) are the same
@@ -325,14 +319,14 @@ def _status_clause(status: str):
     a status no server can have."""
     status = status.upper()
     clauses = []
-    for vm_state in VM_STATES:
+    for vm_state in states.VM_STATES:
         if states.status_of(vm_state, None) == status:
-            hidden = [t for t in STATUS_TASKS if states.status_of(vm_state, t) != status]
+            hidden = [t for t in states.STATUS_TASKS if states.status_of(vm_state, t) != status]
             clause = Instance.vm_state == vm_state
             if hidden:
                 clause = and_(clause, or_(Instance.task_state.is_(None), Instance.task_state.not_in(hidden)))
             clauses.append(clause)
-        for task in STATUS_TASKS:
+        for task in states.STATUS_TASKS:
             if states.status_of(vm_state, task) == status and states.status_of(vm_state, None) != status:
                 clauses.append(and_(Instance.vm_state == vm_state, Instance.task_state == task))
     return or_(*clauses) if clauses else None

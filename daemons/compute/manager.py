@@ -14,7 +14,8 @@ import traceback
 import uuid as uuidlib
 from collections.abc import Iterator
 
-from ncloud.daemons.compute.virt.driver import ComputeDriver, InstanceNotOnHost, VirtError
+from ncloud.daemons.compute.moves import Moves
+from ncloud.daemons.compute.virt.driver import ComputeDriver, InstanceNotOnHost, VirtError, fault_text
 from ncloud.daemons.conductor.rpcapi import ConductorAPI
 from ncloud.daemons.core import placement, states
 from ncloud.daemons.core.context import RequestContext, admin_context
@@ -33,6 +34,10 @@ ACTIONS = {
     "unpause": ("unpause", states.UNPAUSING, states.ACTIVE, states.RUNNING),
     "suspend": ("suspend", states.SUSPENDING, states.SUSPENDED, states.SUSPENDED_POWER),
     "resume": ("resume", states.RESUMING, states.ACTIVE, states.RUNNING),
+    "rescue": ("rescue", states.RESCUING, states.RESCUED, states.RUNNING),
+    "unrescue": ("unrescue", states.UNRESCUING, states.ACTIVE, states.RUNNING),
+    "soft_delete": ("power_off", states.SOFT_DELETING, states.SOFT_DELETED, states.SHUTDOWN),
+    "restore": ("power_on", states.RESTORING, states.ACTIVE, states.RUNNING),
 }
 
 
@@ -41,12 +46,8 @@ def node_uuid(nodename: str) -> str:
     return str(uuidlib.uuid5(NODE_NAMESPACE, nodename))
 
 
-def _reason(error: Exception) -> str:
-    return str(error) if isinstance(error, VirtError) else f"{type(error).__name__}: {error}"
-
-
-class ComputeManager:
-    """RPC endpoint of topic `compute.<host>`."""
+class ComputeManager(Moves):
+    """RPC endpoint of topic `compute.<host>` (its part in moves between hosts: compute/moves.py)."""
 
     def __init__(self, conf, host: str, driver: ComputeDriver, conductor: ConductorAPI):
         self.conf = conf
@@ -90,10 +91,10 @@ class ComputeManager:
             self.driver.spawn(instance, spec.get("image") or {})
             power_state = self.driver.get_info(instance).power_state
         except Exception as error:
-            LOG.warning("spawn of %s on %s failed: %s", uuid, self.host, _reason(error),
+            LOG.warning("spawn of %s on %s failed: %s", uuid, self.host, fault_text(error),
                         exc_info=not isinstance(error, VirtError))
             self._destroy_quietly(instance)
-            self.conductor.build_failed(ctx, uuid, self.host, _reason(error), traceback.format_exc())
+            self.conductor.build_failed(ctx, uuid, self.host, fault_text(error), traceback.format_exc())
             return
         if not self.conductor.instance_built(ctx, uuid, self.host, power_state):
             LOG.info("%s was deleted while it was being built; removing it from %s", uuid, self.host)
@@ -117,7 +118,7 @@ class ComputeManager:
                 self.conductor.action_finished(ctx, instance["uuid"], self.host, "compute_terminate_instance",
                                                {"vm_state": states.ERROR, "task_state": None},
                                                {"task_state": states.DELETING},
-                                               error=f"Delete failed on host {self.host}: {_reason(error)}")
+                                               error=f"Delete failed on host {self.host}: {fault_text(error)}")
                 return
             self.conductor.instance_destroyed(ctx, instance["uuid"], self.host)
 
@@ -132,14 +133,12 @@ class ComputeManager:
         try:
             if method == "reboot":
                 self.driver.reboot(instance, hard=action == "reboot_hard")
-            elif method == "power_off":
-                self.driver.power_off(instance, **(options or {}))
             else:
-                getattr(self.driver, method)(instance)
+                getattr(self.driver, method)(instance, **(options or {}))
         except Exception as error:
-            LOG.warning("%s of %s failed: %s", action, instance["uuid"], _reason(error))
+            LOG.warning("%s of %s failed: %s", action, instance["uuid"], fault_text(error))
             self.conductor.action_finished(ctx, instance["uuid"], self.host, f"compute_{action}_instance",
-                                           {"task_state": None}, expected, error=_reason(error))
+                                           {"task_state": None}, expected, error=fault_text(error))
             return
         self.conductor.action_finished(ctx, instance["uuid"], self.host, f"compute_{action}_instance",
                                        {"task_state": None, "vm_state": vm_state, "power_state": power_state},
@@ -154,7 +153,7 @@ class ComputeManager:
             except NotImplementedError:
                 error = f"Setting the password is not supported by the {type(self.driver).__name__} driver."
             except Exception as failure:  # the guest agent did not answer, ...
-                error = f"Unable to set the password: {_reason(failure)}"
+                error = f"Unable to set the password: {fault_text(failure)}"
             self.conductor.action_finished(ctx, instance["uuid"], self.host, "compute_set_admin_password",
                                            {"task_state": None}, {"task_state": states.UPDATING_PASSWORD},
                                            error=error)
@@ -169,7 +168,7 @@ class ComputeManager:
             except NotImplementedError:
                 error = f"Triggering a crash dump is not supported by the {type(self.driver).__name__} driver."
             except Exception as failure:
-                error = f"Crash dump failed: {_reason(failure)}"
+                error = f"Crash dump failed: {fault_text(failure)}"
             self.conductor.action_finished(ctx, instance["uuid"], self.host, "compute_trigger_crash_dump", {}, {},
                                            error=error)
 
@@ -178,6 +177,9 @@ class ComputeManager:
         if length is not None:
             output = "".join(output.splitlines(keepends=True)[-length:]) if length > 0 else ""
         return output
+
+    def get_diagnostics(self, ctx: RequestContext, instance: dict) -> dict:
+        return self.driver.get_diagnostics(instance)
 
     # -- host --------------------------------------------------------------------------------
     def get_host_uptime(self, ctx: RequestContext) -> str:
@@ -216,6 +218,11 @@ class ComputeManager:
             uuid, task_state = instance["uuid"], instance["task_state"]
             if task_state == states.DELETING:
                 self.terminate_instance(ctx, instance)
+            elif task_state in states.MOVE_TASKS:
+                # Its next step's message waits in a durable queue, or the reconciler's timeout ends
+                # the move and gives its resources back.
+                LOG.info("%s was moving (%s) when this service stopped: left to finish or time out", uuid,
+                         task_state)
             elif task_state == states.SCHEDULING:
                 pass  # its build message waits in this host's durable queue and will run now
             elif task_state in states.BUILD_TASKS:
@@ -223,7 +230,10 @@ class ComputeManager:
                 LOG.warning("%s was being built (%s) when this service stopped: %s; handing it back to the "
                             "conductor", uuid, task_state, reason)
                 self._destroy_quietly(instance)
-                self.conductor.build_failed(ctx, uuid, self.host, reason)
+                # Waited for: this host's queue may hold the build's message again (it was being
+                # handled when the service died), and once consuming starts that message must find
+                # the build taken back, not still `spawning` here as if it had just started it.
+                self.conductor.build_failed(ctx, uuid, self.host, reason, wait=True)
             else:
                 try:
                     power_state = self.driver.get_info(instance).power_state if uuid in present else states.SHUTDOWN
@@ -238,6 +248,14 @@ class ComputeManager:
                     updates["vm_state"] = states.STOPPED
                 self.conductor.instance_update(ctx, uuid, updates, expected={"host": self.host})
             present.discard(uuid)
+        for migration in self.conductor.evacuated_from(ctx, self.host):
+            # Evacuated while this host was down: its old guest must not run next to the new one,
+            # whatever running_deleted_instance_action says.
+            LOG.warning("%s was evacuated from %s to %s: removing its old guest here", migration["instance_uuid"],
+                        self.host, migration["dest_compute"])
+            self._destroy_quietly({"uuid": migration["instance_uuid"]})
+            self.conductor.evacuation_cleaned(ctx, migration["uuid"])
+            present.discard(migration["instance_uuid"])
         for stray in present:
             # Deleted while this host was down or its delete timed out (see the reconciler), or
             # moved away: nobody owns it any more, and its resources are no longer accounted for.

@@ -35,6 +35,48 @@ class ComputeAPI:
     def get_console_output(self, ctx: RequestContext, host: str, instance: dict, length: int | None) -> str:
         return self._host(host).call(ctx, "get_console_output", instance=instance, length=length)
 
+    def get_diagnostics(self, ctx: RequestContext, host: str, instance: dict) -> dict:
+        return self._host(host).call(ctx, "get_diagnostics", instance=instance)
+
+    # moves (compute/moves.py); `migration` is a core.migrations dict
+    def resize_instance(self, ctx: RequestContext, host: str, instance: dict, migration: dict) -> None:
+        self._host(host).cast(ctx, "resize_instance", instance=instance, migration=migration)
+
+    def finish_resize(self, ctx: RequestContext, host: str, instance: dict, migration: dict) -> None:
+        self._host(host).cast(ctx, "finish_resize", instance=instance, migration=migration)
+
+    def confirm_resize(self, ctx: RequestContext, host: str, instance: dict, migration: dict) -> None:
+        self._host(host).cast(ctx, "confirm_resize", instance=instance, migration=migration)
+
+    def revert_resize(self, ctx: RequestContext, host: str, instance: dict, migration: dict) -> None:
+        self._host(host).cast(ctx, "revert_resize", instance=instance, migration=migration)
+
+    def finish_revert_resize(self, ctx: RequestContext, host: str, instance: dict, migration: dict) -> None:
+        self._host(host).cast(ctx, "finish_revert_resize", instance=instance, migration=migration)
+
+    def pre_live_migration(self, ctx: RequestContext, host: str, instance: dict, migration: dict) -> None:
+        self._host(host).call(ctx, "pre_live_migration", instance=instance, migration=migration)
+
+    def live_migration(self, ctx: RequestContext, host: str, instance: dict, migration: dict) -> None:
+        self._host(host).cast(ctx, "live_migration", instance=instance, migration=migration)
+
+    def post_live_migration_at_destination(self, ctx: RequestContext, host: str, instance: dict, migration: dict,
+                                           power_state: int) -> None:
+        self._host(host).call(ctx, "post_live_migration_at_destination", instance=instance, migration=migration,
+                              power_state=power_state)
+
+    def live_migration_abort(self, ctx: RequestContext, host: str, instance: dict) -> None:
+        self._host(host).call(ctx, "live_migration_abort", instance=instance)
+
+    def live_migration_force_complete(self, ctx: RequestContext, host: str, instance: dict) -> None:
+        self._host(host).call(ctx, "live_migration_force_complete", instance=instance)
+
+    def rebuild_instance(self, ctx: RequestContext, host: str, instance: dict, image: dict,
+                         migration: dict | None, stopped: bool) -> None:
+        """Rebuild in place, or (with `migration`) evacuate to this host."""
+        self._host(host).cast(ctx, "rebuild_instance", instance=instance, image=image, migration=migration,
+                              stopped=stopped)
+
     def get_host_uptime(self, ctx: RequestContext, host: str, timeout: float = 5.0) -> str:
         return self.client.prepare(server=host, timeout=timeout).call(ctx, "get_host_uptime")
 

@@ -14,6 +14,7 @@ import logging
 from sqlalchemy import select
 
 from ncloud.daemons.compute.rpcapi import ComputeAPI
+from ncloud.daemons.conductor.moves import MoveTasks
 from ncloud.daemons.core import exception, instances, placement, servicegroup, states
 from ncloud.daemons.core.context import RequestContext
 from ncloud.daemons.core.db.models import ComputeNode, Instance, RequestSpec, utcnow
@@ -23,8 +24,8 @@ from ncloud.daemons.scheduler.rpcapi import SchedulerAPI
 LOG = logging.getLogger(__name__)
 
 
-class ConductorManager:
-    """RPC endpoint of topic `conductor`."""
+class ConductorManager(MoveTasks):
+    """RPC endpoint of topic `conductor` (moves between hosts: conductor/moves.py)."""
 
     def __init__(self, conf, db: Database, scheduler: SchedulerAPI, compute: ComputeAPI):
         self.conf = conf
@@ -161,15 +162,19 @@ class ConductorManager:
             retry = dict(spec.get("retry") or {"num_attempts": 0, "hosts": []})
             retry["num_attempts"] = retry.get("num_attempts", 0) + 1
             retry["hosts"] = [*retry.get("hosts", []), host]
+            exhausted = retry["num_attempts"] >= max_attempts
+            # Still building there? Checked again, as the first write: the look above was another
+            # transaction, and the build may have ended meanwhile (then nothing is written here).
+            if not exhausted and not instances.update_state(
+                    session, uuid, {"host": None, "node": None, "task_state": states.SCHEDULING},
+                    expected={"host": host, "vm_state": states.BUILDING, "task_state": tuple(states.BUILD_TASKS)}):
+                return
             spec["retry"] = retry
             spec_row.spec = spec
             instances.record_event(session, uuid, ctx.request_id, "compute_build_and_run_instance", host,
                                    result="Error", details=reason, traceback=details or None)
-            exhausted = retry["num_attempts"] >= max_attempts
             if not exhausted:
                 placement.release(session, uuid)
-                instances.require_state(session, uuid, {"host": None, "node": None, "task_state": states.SCHEDULING},
-                                        expected={"host": host})
         if exhausted:
             tried = ", ".join(retry["hosts"])
             message = (f"Build failed on {retry['num_attempts']} host(s) ({tried}), the maximum of "

@@ -22,8 +22,71 @@ class ConductorAPI:
         extra = {"instances_": instances, "spec": spec} if instances is not None else {}
         self.client.cast(ctx, "build_instances", instance_uuids=instance_uuids, **extra)
 
-    def build_failed(self, ctx: RequestContext, uuid: str, host: str, reason: str, details: str = "") -> None:
-        self.client.cast(ctx, "build_failed", uuid=uuid, host=host, reason=reason, details=details)
+    def build_failed(self, ctx: RequestContext, uuid: str, host: str, reason: str, details: str = "",
+                     wait: bool = False) -> None:
+        """`wait`: return once the conductor took the build back (a compute reconciling at start)."""
+        if wait:
+            self.client.call(ctx, "build_failed", retries=RETRIES, uuid=uuid, host=host, reason=reason,
+                             details=details)
+        else:
+            self.client.cast(ctx, "build_failed", uuid=uuid, host=host, reason=reason, details=details)
+
+    # moves between hosts (conductor/moves.py): started by the API, then reported by the hosts
+    def migrate_server(self, ctx: RequestContext, uuid: str, migration_uuid: str) -> None:
+        self.client.cast(ctx, "migrate_server", uuid=uuid, migration_uuid=migration_uuid)
+
+    def live_migrate(self, ctx: RequestContext, uuid: str, migration_uuid: str, wait: bool = False) -> str | None:
+        """`wait`: answer once the move started or failed to (before 2.34 the API said why at once)."""
+        if wait:
+            return self.client.call(ctx, "live_migrate", uuid=uuid, migration_uuid=migration_uuid)
+        self.client.cast(ctx, "live_migrate", uuid=uuid, migration_uuid=migration_uuid)
+        return None
+
+    def evacuate_server(self, ctx: RequestContext, uuid: str, migration_uuid: str, image: dict) -> None:
+        self.client.cast(ctx, "evacuate_server", uuid=uuid, migration_uuid=migration_uuid, image=image)
+
+    def move_failed(self, ctx: RequestContext, uuid: str, migration_uuid: str, host: str, step: str, reason: str,
+                    aborted: bool = False) -> None:
+        self.client.call(ctx, "move_failed", retries=RETRIES, uuid=uuid, migration_uuid=migration_uuid, host=host,
+                         step=step, reason=reason, aborted=aborted)
+
+    def resize_migrated(self, ctx: RequestContext, uuid: str, migration_uuid: str, host: str) -> None:
+        self.client.call(ctx, "resize_migrated", retries=RETRIES, uuid=uuid, migration_uuid=migration_uuid,
+                         host=host)
+
+    def resize_finished(self, ctx: RequestContext, uuid: str, migration_uuid: str, host: str,
+                        power_state: int) -> None:
+        self.client.call(ctx, "resize_finished", retries=RETRIES, uuid=uuid, migration_uuid=migration_uuid,
+                         host=host, power_state=power_state)
+
+    def resize_confirmed(self, ctx: RequestContext, uuid: str, migration_uuid: str, host: str) -> None:
+        self.client.call(ctx, "resize_confirmed", retries=RETRIES, uuid=uuid, migration_uuid=migration_uuid,
+                         host=host)
+
+    def resize_reverted_at_dest(self, ctx: RequestContext, uuid: str, migration_uuid: str, host: str) -> None:
+        self.client.call(ctx, "resize_reverted_at_dest", retries=RETRIES, uuid=uuid, migration_uuid=migration_uuid,
+                         host=host)
+
+    def resize_reverted(self, ctx: RequestContext, uuid: str, migration_uuid: str, host: str,
+                        power_state: int) -> None:
+        self.client.call(ctx, "resize_reverted", retries=RETRIES, uuid=uuid, migration_uuid=migration_uuid,
+                         host=host, power_state=power_state)
+
+    def live_migrated(self, ctx: RequestContext, uuid: str, migration_uuid: str, host: str,
+                      power_state: int) -> None:
+        self.client.call(ctx, "live_migrated", retries=RETRIES, uuid=uuid, migration_uuid=migration_uuid,
+                         host=host, power_state=power_state)
+
+    def rebuild_finished(self, ctx: RequestContext, uuid: str, migration_uuid: str | None, host: str,
+                         power_state: int, error: str | None = None) -> None:
+        self.client.call(ctx, "rebuild_finished", retries=RETRIES, uuid=uuid, migration_uuid=migration_uuid,
+                         host=host, power_state=power_state, error=error)
+
+    def evacuated_from(self, ctx: RequestContext, host: str) -> list[dict]:
+        return self.client.call(ctx, "evacuated_from", retries=RETRIES, host=host)
+
+    def evacuation_cleaned(self, ctx: RequestContext, migration_uuid: str) -> None:
+        self.client.call(ctx, "evacuation_cleaned", retries=RETRIES, migration_uuid=migration_uuid)
 
     # instance records
     def instance_update(self, ctx: RequestContext, uuid: str, updates: dict, expected: dict | None = None) -> bool:

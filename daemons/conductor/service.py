@@ -18,7 +18,7 @@ class ConductorService(DatabaseService):
         super().__init__(conf, transport, db, host)
         timeout = conf.default.rpc_response_timeout
         self.manager = ConductorManager(conf, db, SchedulerAPI(transport, timeout), ComputeAPI(transport, timeout))
-        self.reconciler = Reconciler(conf, db)
+        self.reconciler = Reconciler(conf, db, self.manager.compute)
         self.periodics.append(Periodic("reconcile", conf.conductor.reconcile_interval, self.reconciler.run))
 
     def endpoint(self) -> object:

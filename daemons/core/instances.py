@@ -15,12 +15,13 @@ from typing import Any
 from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
-from ncloud.daemons.core import exception, states
+from ncloud.daemons.core import exception, migrations, placement, states
 from ncloud.daemons.core.db.models import (
     Instance,
     InstanceAction,
     InstanceActionEvent,
     InstanceFault,
+    Migration,
     ServerGroupMember,
     utcnow,
 )
@@ -134,6 +135,11 @@ def mark_deleted(session: Session, uuid: str) -> bool:
             deleted=True, deleted_at=now, terminated_at=now, updated_at=now))
     if result.rowcount == 1:  # a deleted server leaves its group, as in Nova
         session.execute(delete(ServerGroupMember).where(ServerGroupMember.instance_uuid == uuid))
+        # A move under way ends with it, and the allocations it held on the other host go.
+        for migration_uuid in session.scalars(select(Migration.uuid).where(
+                Migration.instance_uuid == uuid, Migration.status.not_in(migrations.FINAL))).all():
+            placement.release(session, migration_uuid)
+            migrations.set_status(session, migration_uuid, "error")
     return result.rowcount == 1
 
 

@@ -55,6 +55,12 @@ SECTIONS: dict[str, tuple[Opt, ...]] = {
         Opt("debug", bool, False, "Log at DEBUG level."),
         Opt("log_file", str, "", "Log to this file instead of standard error."),
         Opt("default_availability_zone", str, "nova", "Availability zone of hosts in no zone."),
+        Opt("allow_resize_to_same_host", bool, False,
+            "Let a resize land on the server's own host (the scheduler may still choose another). Cold "
+            "migrations always move to another host."),
+        Opt("reclaim_instance_interval", float, 0,
+            "Seconds a deleted server stays SOFT_DELETED, restorable with the restore action, before it is "
+            "deleted for good (0: deleting is immediate, as without soft delete).", minimum=0),
     ),
     "database": (
         Opt("connection", str, "",
@@ -196,6 +202,10 @@ SECTIONS: dict[str, tuple[Opt, ...]] = {
         Opt("local_gb", int, 1000, "Disk (GiB) of each simulated host.", minimum=1),
         Opt("spawn_delay", float, 0.0, "Seconds a simulated spawn takes.", minimum=0),
         Opt("fail_spawn_hosts", list, [], "Hosts whose spawns fail (fault injection for tests)."),
+        Opt("migrate_delay", float, 0.0,
+            "Seconds a simulated disk copy or live migration takes (resize, migrate, live migration).", minimum=0),
+        Opt("fail_migrate_hosts", list, [],
+            "Hosts that fail every move arriving on them (fault injection for tests)."),
     ),
 }
 

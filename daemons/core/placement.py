@@ -249,3 +249,24 @@ def release(session: Session, consumer_id: str) -> int:
                         .values(generation=ResourceProvider.generation + 1))
     session.execute(delete(Allocation).where(Allocation.consumer_id == consumer_id))
     return len(rows)
+
+
+def holds(session: Session, consumer_id: str) -> bool:
+    """Whether a consumer holds any allocation."""
+    return session.scalar(select(Allocation.id).where(Allocation.consumer_id == consumer_id).limit(1)) is not None
+
+
+def move(session: Session, from_consumer: str, to_consumer: str) -> int:
+    """Hand every allocation of one consumer to another (a server's to its migration and back).
+
+    Usage on the providers does not change, but their generations are bumped: a claim racing
+    with the move re-reads them. Idempotent: a repeated move finds nothing left to hand over.
+    """
+    providers = set(session.scalars(select(Allocation.resource_provider_id)
+                                    .where(Allocation.consumer_id == from_consumer)))
+    if not providers:
+        return 0
+    session.execute(update(ResourceProvider).where(ResourceProvider.id.in_(providers))
+                    .values(generation=ResourceProvider.generation + 1))
+    return session.execute(update(Allocation).where(Allocation.consumer_id == from_consumer)
+                           .values(consumer_id=to_consumer)).rowcount

@@ -190,6 +190,26 @@ def servers_allowed(conf: Config, session: Session, project_id: str, user_id: st
     return fits
 
 
+def check_growth(conf: Config, session: Session, project_id: str, user_id: str, cores: int, ram: int) -> None:
+    """Room for a server to grow by `cores` and `ram` (a resize up); QuotaExceeded if not. Holds the
+    project's lock for the rest of the transaction, as `servers_allowed` does."""
+    growth = {"cores": max(cores, 0), "ram": max(ram, 0)}
+    if not any(growth.values()):
+        return
+    project, user = limits_of(conf, session, project_id, user_id)
+    if unlimited_servers(project) and (user is None or unlimited_servers(user)):
+        return
+    lock(session, project_scope(project_id))
+    scopes = [(project, usage(session, project_id))]
+    if user is not None:
+        scopes.append((user, usage(session, project_id, user_id)))
+    for limits, used in scopes:
+        for resource, more in growth.items():
+            limit, taken = limits[resource], getattr(used, resource)
+            if more and limit != UNLIMITED and taken + more > limit:
+                raise QuotaExceeded(overs=resource, req=more, used=taken, allowed=limit)
+
+
 class TooManyKeyPairs(exception.NcloudError):
     code = 403
     message = "Quota exceeded, too many key pairs."

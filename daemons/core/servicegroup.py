@@ -55,3 +55,9 @@ def alive(last_seen_up: dt.datetime | None, forced_down: bool, down_time: float,
 
 def is_up(service: Service, down_time: float, now: dt.datetime | None = None) -> bool:
     return alive(service.last_seen_up, service.forced_down, down_time, now)
+
+
+def host_service_up(session: Session, host: str, binary: str, down_time: float) -> bool:
+    """Whether `binary` runs on `host` now (a compute, say, that an operation needs)."""
+    service = session.scalars(select(Service).where(Service.host == host, Service.binary == binary)).first()
+    return service is not None and is_up(service, down_time)

@@ -21,6 +21,9 @@ ERROR = "error"
 SHELVED = "shelved"
 SHELVED_OFFLOADED = "shelved_offloaded"
 
+VM_STATES = (ACTIVE, BUILDING, STOPPED, RESIZED, PAUSED, SUSPENDED, RESCUED, ERROR, DELETED, SOFT_DELETED, SHELVED,
+             SHELVED_OFFLOADED)
+
 # task_state
 SCHEDULING = "scheduling"
 BLOCK_DEVICE_MAPPING = "block_device_mapping"
@@ -36,6 +39,19 @@ UNPAUSING = "unpausing"
 SUSPENDING = "suspending"
 RESUMING = "resuming"
 UPDATING_PASSWORD = "updating_password"
+RESIZE_PREP = "resize_prep"
+RESIZE_MIGRATING = "resize_migrating"
+RESIZE_MIGRATED = "resize_migrated"
+RESIZE_FINISH = "resize_finish"
+RESIZE_REVERTING = "resize_reverting"
+RESIZE_CONFIRMING = "resize_confirming"
+MIGRATING = "migrating"
+REBUILDING = "rebuilding"
+REBUILD_SPAWNING = "rebuild_spawning"
+RESCUING = "rescuing"
+UNRESCUING = "unrescuing"
+RESTORING = "restoring"
+SOFT_DELETING = "soft-deleting"
 
 BUILD_TASKS = frozenset({SCHEDULING, BLOCK_DEVICE_MAPPING, NETWORKING, SPAWNING})
 
@@ -47,31 +63,33 @@ SHUTDOWN = 4
 CRASHED = 6
 SUSPENDED_POWER = 7
 
-_STATUS = {
-    ACTIVE: "ACTIVE",
-    BUILDING: "BUILD",
-    STOPPED: "SHUTOFF",
-    RESIZED: "VERIFY_RESIZE",
-    PAUSED: "PAUSED",
-    SUSPENDED: "SUSPENDED",
-    RESCUED: "RESCUE",
-    ERROR: "ERROR",
-    DELETED: "DELETED",
-    SOFT_DELETED: "SOFT_DELETED",
-    SHELVED: "SHELVED",
-    SHELVED_OFFLOADED: "SHELVED_OFFLOADED",
+RESIZE_TASKS = frozenset({RESIZE_PREP, RESIZE_MIGRATING, RESIZE_MIGRATED, RESIZE_FINISH})
+REBUILD_TASKS = frozenset({REBUILDING, REBUILD_SPAWNING})
+# A server between two hosts: its migration record holds allocations too (conductor/moves.py).
+MOVE_TASKS = RESIZE_TASKS | {RESIZE_REVERTING, RESIZE_CONFIRMING, MIGRATING} | REBUILD_TASKS
+
+# Nova's _STATE_MAP: {vm_state: (status when idle, {task_state: status shown instead})}.
+_STATUS: dict[str, tuple[str, dict[str, str]]] = {
+    ACTIVE: ("ACTIVE", {REBOOTING: "REBOOT", REBOOTING_HARD: "HARD_REBOOT", UPDATING_PASSWORD: "PASSWORD",
+                        MIGRATING: "MIGRATING", **dict.fromkeys(REBUILD_TASKS, "REBUILD"),
+                        **dict.fromkeys(RESIZE_TASKS, "RESIZE")}),
+    BUILDING: ("BUILD", {}),
+    STOPPED: ("SHUTOFF", {**dict.fromkeys(RESIZE_TASKS, "RESIZE"), **dict.fromkeys(REBUILD_TASKS, "REBUILD")}),
+    RESIZED: ("VERIFY_RESIZE", {RESIZE_REVERTING: "REVERT_RESIZE"}),
+    PAUSED: ("PAUSED", {MIGRATING: "MIGRATING"}),
+    SUSPENDED: ("SUSPENDED", {}),
+    RESCUED: ("RESCUE", {}),
+    ERROR: ("ERROR", dict.fromkeys(REBUILD_TASKS, "REBUILD")),
+    DELETED: ("DELETED", {}),
+    SOFT_DELETED: ("SOFT_DELETED", {}),
+    SHELVED: ("SHELVED", {}),
+    SHELVED_OFFLOADED: ("SHELVED_OFFLOADED", {}),
 }
-_TASK_STATUS = {
-    REBOOTING: "REBOOT",
-    REBOOTING_HARD: "HARD_REBOOT",
-    DELETING: None,  # Nova keeps showing the vm_state's status while deleting
-}
+# Every task state that shows as a status of its own on some vm_state (the list filter needs them).
+STATUS_TASKS = tuple(sorted({task for _, tasks in _STATUS.values() for task in tasks}))
 
 
 def status_of(vm_state: str, task_state: str | None) -> str:
     """The API `status` of a server, as Nova's `status_from_state` computes it."""
-    if task_state in _TASK_STATUS and vm_state in (ACTIVE, STOPPED, PAUSED, SUSPENDED):
-        task_status = _TASK_STATUS[task_state]
-        if task_status:
-            return task_status
-    return _STATUS.get(vm_state, "UNKNOWN")
+    default, tasks = _STATUS.get(vm_state, ("UNKNOWN", {}))
+    return tasks.get(task_state, default)

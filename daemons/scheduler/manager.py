@@ -117,6 +117,10 @@ class SchedulerManager:
             hosts = [host for host in hosts if (not wanted.get("host") or host.host == wanted["host"])
                      and (not wanted.get("node") or host.nodename == wanted["node"])]
             story.append(f"{len(hosts)} of them the requested destination")
+        ignored = spec.get("ignore_hosts")
+        if ignored:  # a move never lands where the server is (unless a resize to the same host is allowed)
+            hosts = [host for host in hosts if host.host not in ignored]
+            story.append(f"{len(hosts)} of them not the server's current host")
         remaining = list(hosts)
         for host_filter in self.filters:
             reasons: Counter = Counter()

@@ -192,10 +192,10 @@ def test_the_reconciler_fails_a_stuck_build_and_releases_its_claim(cloud, db):
     with db.writer() as session:  # the build started long ago
         session.execute(update(Instance).where(Instance.uuid == uuid).values(
             task_started_at=utcnow() - dt.timedelta(seconds=5)))
-    assert Reconciler(conf, db).run() == 1
+    assert Reconciler(conf, db, compute).run() == 1
     assert state(db, uuid) == (states.ERROR, None, host)
     assert allocated(db, uuid) == {}
-    assert Reconciler(conf, db).run() == 0  # nothing left to settle
+    assert Reconciler(conf, db, compute).run() == 0  # nothing left to settle
 
 
 def test_inventory_updates_never_hide_a_concurrent_claim(db):
@@ -233,10 +233,10 @@ def test_a_task_state_can_have_a_timeout_of_its_own(cloud, db):
             vm_state=states.ACTIVE, task_state=states.POWERING_OFF, host="a",
             task_started_at=utcnow() - dt.timedelta(seconds=5)))
     default = config.load(None, environ={})  # action_timeout 300 s: not yet
-    assert Reconciler(default, db).run() == 0
+    assert Reconciler(default, db, None).run() == 0
     assert state(db, uuid) == (states.ACTIVE, states.POWERING_OFF, "a")
     custom = config.load(None, environ={}, overrides={"conductor": {"task_timeouts": ["powering-off:2"]}})
-    assert Reconciler(custom, db).run() == 1
+    assert Reconciler(custom, db, None).run() == 1
     assert state(db, uuid) == (states.ERROR, None, "a")
     with db.reader() as session:
         fault = session.scalars(select(InstanceFault).where(InstanceFault.instance_uuid == uuid)).one()

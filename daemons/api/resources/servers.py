@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import falcon
 
-from ncloud.daemons.api import boot, delete, policy, schemas, server_actions, server_query, validation, views
-from ncloud.daemons.api.errors import Fault
+from ncloud.daemons.api import boot, delete, policy, schemas, server_query, validation, views
 from ncloud.daemons.compute.rpcapi import ComputeAPI
 from ncloud.daemons.conductor.rpcapi import ConductorAPI
 from ncloud.daemons.core import instances
@@ -115,48 +114,3 @@ class Server(_Base):
     def on_delete(self, req: falcon.Request, resp: falcon.Response, server_id: str) -> None:
         delete.delete(self.conf, self.db, self.compute, req.context.ctx, server_id)
         resp.status = 204
-
-
-class ServerAction(_Base):
-    """POST /servers/{id}/action (api/server_actions.py)."""
-
-    def __init__(self, conf: Config, db: Database, transport: Transport):
-        super().__init__(conf, db, transport)
-        self.compute = ComputeAPI(transport)
-
-    def on_post(self, req: falcon.Request, resp: falcon.Response, server_id: str) -> None:
-        ctx: RequestContext = req.context.ctx
-        version = req.context.version
-        body = validation.read_json(req)
-        if not isinstance(body, dict) or len(body) != 1:
-            raise Fault(400, "Malformed request body: an action is an object with exactly one key, the action's name.")
-        name = next(iter(body))
-        schema = schemas.SERVER_ACTIONS.get(name)
-        if schema is None:
-            raise Fault(400, f"There is no such action: {name}")
-        schema.validate(version, body)
-        value = body[name]
-        resp.status = 202
-        if name in server_actions.POWER_ACTIONS:
-            server_actions.power(self.db, self.compute, ctx, server_id, name, server_actions.POWER_ACTIONS[name])
-        elif name == "reboot":
-            hard = value["type"].upper() == "HARD"
-            server_actions.power(self.db, self.compute, ctx, server_id, name,
-                                 server_actions.HARD_REBOOT if hard else server_actions.SOFT_REBOOT)
-        elif name == "lock":
-            server_actions.lock(self.db, ctx, server_id, server_actions.lock_reason(version, value))
-        elif name == "unlock":
-            server_actions.unlock(self.db, ctx, server_id)
-        elif name == "changePassword":
-            server_actions.change_password(self.db, self.compute, ctx, server_id, value["adminPass"])
-        elif name == "trigger_crash_dump":
-            if version < (2, 17):
-                raise Fault(404, "The resource could not be found.")  # the action is 2.17's
-            server_actions.trigger_crash_dump(self.db, self.compute, ctx, server_id)
-        elif name == "os-resetState":
-            server_actions.reset_state(self.db, ctx, server_id, value["state"])
-        elif name == "os-getConsoleOutput":
-            length = (value or {}).get("length")
-            length = None if length is None or int(length) == -1 else int(length)
-            resp.status = 200
-            resp.media = {"output": server_actions.console_output(self.db, self.compute, ctx, server_id, length)}

@@ -17,8 +17,17 @@ class VirtError(Exception):
     """A hypervisor operation failed; the message is shown to the server's owner as its fault."""
 
 
+def fault_text(error: Exception) -> str:
+    """What a server's fault says about an error: a driver's own message, else its type too."""
+    return str(error) if isinstance(error, VirtError) else f"{type(error).__name__}: {error}"
+
+
 class InstanceNotOnHost(VirtError):
     pass
+
+
+class LiveMigrationAborted(VirtError):
+    """The live migration was aborted on request (DELETE /servers/{id}/migrations/{id})."""
 
 
 @dataclass(frozen=True)
@@ -98,6 +107,67 @@ class ComputeDriver:
 
     def trigger_crash_dump(self, instance: dict) -> None:
         """Make the guest dump its memory, as a non-maskable interrupt does."""
+        raise NotImplementedError
+
+    # -- moves between hosts (resize, cold and live migration); `migration` is a core.migrations dict
+    def migrate_disk_and_power_off(self, instance: dict, migration: dict) -> None:
+        """Source host of a resize or cold migration: stop the guest and copy its disks to the
+        destination (`migration["dest_compute"]`, maybe this very host). The source copy stays
+        until the move is confirmed; on failure the guest must be left as it was."""
+        raise NotImplementedError
+
+    def finish_migration(self, instance: dict, migration: dict, power_on: bool) -> None:
+        """Destination host: define the guest from the copied disks with the new flavor
+        (`instance["flavor"]`), and start it if it was running."""
+        raise NotImplementedError
+
+    def confirm_migration(self, instance: dict, migration: dict) -> None:
+        """Source host, once the move is confirmed: remove what the guest left here."""
+        raise NotImplementedError
+
+    def revert_migration_dest(self, instance: dict, migration: dict) -> None:
+        """Destination host of a reverted move: remove the guest defined here."""
+        raise NotImplementedError
+
+    def finish_revert_migration(self, instance: dict, migration: dict, power_on: bool) -> None:
+        """Source host of a reverted move: bring the source copy back with the old flavor."""
+        raise NotImplementedError
+
+    def pre_live_migration(self, instance: dict, migration: dict) -> None:
+        """Destination host: get ready to receive the guest (disks, networking)."""
+        raise NotImplementedError
+
+    def live_migration(self, instance: dict, migration: dict) -> int:
+        """Source host: move the running guest to the destination; returns its power state there.
+        Raises LiveMigrationAborted when `live_migration_abort` stopped it."""
+        raise NotImplementedError
+
+    def post_live_migration_at_destination(self, instance: dict, migration: dict, power_state: int) -> None:
+        """Destination host: the guest runs here now; finish defining it."""
+        raise NotImplementedError
+
+    def live_migration_abort(self, instance: dict) -> None:
+        raise NotImplementedError
+
+    def live_migration_force_complete(self, instance: dict) -> None:
+        """Pause the guest so that its memory copy converges."""
+        raise NotImplementedError
+
+    # -- one host --------------------------------------------------------------------------
+    def rebuild(self, instance: dict, image: dict) -> None:
+        """Recreate the guest from `image`, keeping its identity; started unless told otherwise."""
+        self.destroy(instance)
+        self.spawn(instance, image)
+
+    def rescue(self, instance: dict, image: dict) -> None:
+        """Boot the guest from a rescue image with its own disk attached second."""
+        raise NotImplementedError
+
+    def unrescue(self, instance: dict) -> None:
+        raise NotImplementedError
+
+    def get_diagnostics(self, instance: dict) -> dict:
+        """Nova's standard diagnostics (2.48): state, driver, uptime, cpu/nic/disk details, ..."""
         raise NotImplementedError
 
     def get_host_uptime(self) -> str:

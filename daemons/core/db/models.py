@@ -260,6 +260,37 @@ class RequestSpec(Base):
     spec: Mapped[dict] = mapped_column(JSON)
 
 
+class Migration(Timestamps, Base):
+    """One move of a server between hosts (os-migrations): resize, cold or live migration, evacuation.
+
+    While a move is in flight the server's old allocations belong to the migration (its `uuid` is
+    their consumer) and the instance holds the new ones, as in Placement-era Nova: confirming
+    drops the migration's, reverting gives them back to the instance.
+    """
+
+    __tablename__ = "migrations"
+    __table_args__ = (Index("ix_migrations_instance_uuid_status", "instance_uuid", "status"),
+                      Index("ix_migrations_source_compute_status", "source_compute", "status"))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uuid: Mapped[str] = mapped_column(UUID, unique=True)
+    instance_uuid: Mapped[str] = mapped_column(UUID)
+    project_id: Mapped[str] = mapped_column(ID, index=True)
+    user_id: Mapped[str] = mapped_column(ID)
+    migration_type: Mapped[str] = mapped_column(String(32))  # resize, migration, live-migration, evacuation
+    status: Mapped[str] = mapped_column(String(32))
+    source_compute: Mapped[str | None] = mapped_column(String(255))
+    source_node: Mapped[str | None] = mapped_column(String(255))
+    dest_compute: Mapped[str | None] = mapped_column(String(255))
+    dest_node: Mapped[str | None] = mapped_column(String(255))
+    dest_host: Mapped[str | None] = mapped_column(String(255))  # the destination's address
+    old_instance_type_id: Mapped[int | None] = mapped_column(Integer)
+    new_instance_type_id: Mapped[int | None] = mapped_column(Integer)
+    old_flavor: Mapped[dict] = mapped_column(JSON)
+    new_flavor: Mapped[dict] = mapped_column(JSON)
+    old_vm_state: Mapped[str] = mapped_column(String(255))  # what a revert or a failure returns to
+    options: Mapped[dict] = mapped_column(JSON, default=dict)  # the request's extras (target state, block_migration)
+
+
 class Quota(Timestamps, Base):
     """A project's own limit of a resource (os-quota-sets), over the class and configured defaults."""
 
