@@ -231,6 +231,19 @@ def server_updated(instance: Instance, urls: Urls, ctx: RequestContext, default_
     return body
 
 
+def server_rebuilt(instance: Instance, urls: Urls, ctx: RequestContext, default_zone: str, version: APIVersion,
+                   page: ServerPage, admin_pass: str) -> dict:
+    """The rebuild answer: the update's body, with the key name (2.54) and the user data (2.57)."""
+    body = server_updated(instance, urls, ctx, default_zone, version, page)
+    body.pop("OS-EXT-SRV-ATTR:user_data", None)
+    if version >= (2, 54):
+        body["key_name"] = instance.key_name
+    if version >= (2, 57):
+        body["user_data"] = instance.user_data
+    body["adminPass"] = admin_pass
+    return body
+
+
 # -- flavors ---------------------------------------------------------------------------------
 
 def flavor_summary(flavor: Flavor, urls: Urls, version: APIVersion) -> dict:

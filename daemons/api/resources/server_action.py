@@ -103,9 +103,8 @@ class ServerAction:
             page = server_query.page_of(session, [row], ctx, version, self.conf.default.service_down_time,
                                         with_groups=True)
         urls = views.Urls.for_request(req, self.conf.api.public_endpoint)
-        body = views.server_updated(row, urls, ctx, self.conf.default.default_availability_zone, version, page)
-        body["adminPass"] = boot.admin_password(value.get("adminPass"))
-        resp.media = {"server": body}
+        resp.media = {"server": views.server_rebuilt(row, urls, ctx, self.conf.default.default_availability_zone,
+                                                     version, page, boot.admin_password(value.get("adminPass")))}
 
     def _restore(self, req, resp, server_id, value):
         server_actions.power(self.db, self.compute, req.context.ctx, server_id, "restore", server_actions.RESTORE,
