@@ -11,7 +11,7 @@ import itertools
 import logging
 
 from ncloud.daemons.api.service import APIService
-from ncloud.daemons.compute.service import services_for
+from ncloud.daemons.compute.service import ComputeService, services_for
 from ncloud.daemons.conductor.service import ConductorService
 from ncloud.daemons.core import bootstrap, rpc
 from ncloud.daemons.core.config import Config
@@ -54,6 +54,13 @@ class AllInOne:
             service.start()
         if self.api is not None:
             self.api.start()
+            if not self.conf.image.api_endpoint:
+                # The port may have been chosen at bind time (bind_port 0): tell the compute hosts
+                # where this process's Image API really is.
+                image_api = self.endpoint.rsplit("/compute/", 1)[0] + "/image"
+                for service in self.services:
+                    if isinstance(service, ComputeService):
+                        service.manager.images.endpoint = image_api
         return self
 
     def stop(self) -> None:

@@ -83,7 +83,7 @@ def create(conf: Config, db: Database, conductor: ConductorAPI, ctx: RequestCont
     with db.writer() as session:
         flavor, image = _flavor_and_image(session, flavor_id, image_id, ctx)
         check_image_fits(flavor, image)
-        _check_zone(session, conf, zone)
+        check_zone(session, conf, zone)
         key_data = public_key(session, ctx, server.get("key_name"))
         if destination:
             _check_destination(session, destination)
@@ -215,7 +215,7 @@ def _availability_zone(ctx: RequestContext, requested: str | None,
     return zone or None, host or None, node or None
 
 
-def _check_zone(session: Session, conf: Config, zone: str | None) -> None:
+def check_zone(session: Session, conf: Config, zone: str | None) -> None:
     """The default zone, or one an aggregate defines (core/availability_zones.py)."""
     if zone and zone != conf.default.default_availability_zone and zone not in availability_zones.named_zones(session):
         raise Fault(400, "The requested availability zone is not available")

@@ -18,7 +18,7 @@ import logging
 
 from sqlalchemy.orm import Session
 
-from ncloud.daemons.api import server_query
+from ncloud.daemons.api import server_images, server_query
 from ncloud.daemons.api.errors import Fault
 from ncloud.daemons.compute.rpcapi import BINARY as COMPUTE_BINARY
 from ncloud.daemons.compute.rpcapi import ComputeAPI
@@ -50,6 +50,8 @@ def delete(conf: Config, db: Database, compute: ComputeAPI, ctx: RequestContext,
             host, previous = instance.host, instance.task_state
             soft = (conf.default.reclaim_instance_interval > 0 and not force and instance.host is not None
                     and instance.vm_state not in (states.SOFT_DELETED, states.BUILDING))
+            if not soft and instance.vm_state in (states.SHELVED, states.SHELVED_OFFLOADED):
+                server_images.delete_shelved_image(conf, session, instance)
             if soft and not up:
                 _soft_delete_locally(session, ctx, instance)
                 return

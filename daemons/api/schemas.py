@@ -480,6 +480,19 @@ SERVER_ACTIONS.update({
                          "2.57": _rebuild(_REBUILD_257), "2.63": _rebuild(_REBUILD_263),
                          "2.90": _rebuild({**_REBUILD_263, "hostname": hostname}),
                          "2.94": _rebuild({**_REBUILD_263, "hostname": fqdn})}),
+    **{name: Versioned({"2.1": _action(name, _no_body)}) for name in ("shelve", "shelveOffload")},
+    "createImage": Versioned({"2.1": _action("createImage", _object({"name": name, "metadata": metadata},
+                                                                    required=("name",)))}),
+    "createBackup": Versioned({"2.1": _action("createBackup", _object({
+        "name": name, "backup_type": {"type": "string"}, "rotation": non_negative_integer, "metadata": metadata},
+        required=("name", "backup_type", "rotation")))}),
+    "unshelve": Versioned({
+        "2.1": _action("unshelve", _no_body),
+        "2.77": _action("unshelve", _object({"availability_zone": name}, required=("availability_zone",),
+                                            nullable=True)),
+        "2.91": _action("unshelve", {**_object({"availability_zone": {**name, "type": ["string", "null"]},
+                                                "host": fqdn}, nullable=True), "minProperties": 1}),
+    }),
     "rescue": Versioned({"2.1": _action("rescue", _object({
         "adminPass": _admin_pass, "rescue_image_ref": {"type": "string", "format": "uuid"}}, nullable=True))}),
 })

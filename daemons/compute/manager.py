@@ -15,10 +15,12 @@ import uuid as uuidlib
 from collections.abc import Iterator
 
 from ncloud.daemons.compute.moves import Moves
+from ncloud.daemons.compute.snapshots import Snapshots
 from ncloud.daemons.compute.virt.driver import ComputeDriver, InstanceNotOnHost, VirtError, fault_text
 from ncloud.daemons.conductor.rpcapi import ConductorAPI
 from ncloud.daemons.core import placement, states
 from ncloud.daemons.core.context import RequestContext, admin_context
+from ncloud.daemons.core.image_client import ImageClient
 
 LOG = logging.getLogger(__name__)
 NODE_NAMESPACE = uuidlib.UUID("7d1c1e0a-3c5e-4b8e-9a51-6e0c0b1f2d11")
@@ -46,14 +48,16 @@ def node_uuid(nodename: str) -> str:
     return str(uuidlib.uuid5(NODE_NAMESPACE, nodename))
 
 
-class ComputeManager(Moves):
-    """RPC endpoint of topic `compute.<host>` (its part in moves between hosts: compute/moves.py)."""
+class ComputeManager(Moves, Snapshots):
+    """RPC endpoint of topic `compute.<host>` (its part in moves between hosts: compute/moves.py;
+    in images of servers: compute/snapshots.py)."""
 
-    def __init__(self, conf, host: str, driver: ComputeDriver, conductor: ConductorAPI):
+    def __init__(self, conf, host: str, driver: ComputeDriver, conductor: ConductorAPI, images: ImageClient):
         self.conf = conf
         self.host = host
         self.driver = driver
         self.conductor = conductor
+        self.images = images
         self._locks: dict[str, list] = {}  # uuid -> [lock, number of holders and waiters]
         self._locks_guard = threading.Lock()
 

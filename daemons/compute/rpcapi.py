@@ -77,6 +77,21 @@ class ComputeAPI:
         self._host(host).cast(ctx, "rebuild_instance", instance=instance, image=image, migration=migration,
                               stopped=stopped)
 
+    # images of servers (compute/snapshots.py)
+    def snapshot_instance(self, ctx: RequestContext, host: str, instance: dict, image_id: str, task_state: str,
+                          backup: dict | None = None) -> None:
+        self._host(host).cast(ctx, "snapshot_instance", instance=instance, image_id=image_id, task_state=task_state,
+                              backup=backup)
+
+    def shelve_instance(self, ctx: RequestContext, host: str, instance: dict, image_id: str, offload: bool) -> None:
+        self._host(host).cast(ctx, "shelve_instance", instance=instance, image_id=image_id, offload=offload)
+
+    def shelve_offload_instance(self, ctx: RequestContext, host: str, instance: dict) -> None:
+        self._host(host).cast(ctx, "shelve_offload_instance", instance=instance)
+
+    def unshelve_instance(self, ctx: RequestContext, host: str, instance: dict, image: dict) -> None:
+        self._host(host).cast(ctx, "unshelve_instance", instance=instance, image=image)
+
     def get_host_uptime(self, ctx: RequestContext, host: str, timeout: float = 5.0) -> str:
         return self.client.prepare(server=host, timeout=timeout).call(ctx, "get_host_uptime")
 

@@ -12,6 +12,7 @@ from ncloud.daemons.conductor.rpcapi import ConductorAPI
 from ncloud.daemons.core import exception, rpc
 from ncloud.daemons.core.config import Config
 from ncloud.daemons.core.context import admin_context
+from ncloud.daemons.core.image_client import ImageClient
 from ncloud.daemons.core.service import Periodic, Service
 
 LOG = logging.getLogger(__name__)
@@ -25,7 +26,7 @@ class ComputeService(Service):
         super().__init__(conf, transport, host)
         self.conductor = ConductorAPI(transport, timeout=conf.default.rpc_response_timeout)
         self.driver = virt.load(conf.compute.compute_driver, conf, self.host)
-        self.manager = ComputeManager(conf, self.host, self.driver, self.conductor)
+        self.manager = ComputeManager(conf, self.host, self.driver, self.conductor, ImageClient(conf))
         self.periodics.append(Periodic("report-resources", conf.compute.resource_report_interval,
                                        self.manager.report_resources))
 

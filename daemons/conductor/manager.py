@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from ncloud.daemons.compute.rpcapi import ComputeAPI
 from ncloud.daemons.conductor.moves import MoveTasks
+from ncloud.daemons.conductor.shelving import Shelving
 from ncloud.daemons.core import exception, instances, placement, servicegroup, states
 from ncloud.daemons.core.context import RequestContext
 from ncloud.daemons.core.db.models import ComputeNode, Instance, RequestSpec, utcnow
@@ -24,8 +25,9 @@ from ncloud.daemons.scheduler.rpcapi import SchedulerAPI
 LOG = logging.getLogger(__name__)
 
 
-class ConductorManager(MoveTasks):
-    """RPC endpoint of topic `conductor` (moves between hosts: conductor/moves.py)."""
+class ConductorManager(MoveTasks, Shelving):
+    """RPC endpoint of topic `conductor` (moves between hosts: conductor/moves.py; shelved servers:
+    conductor/shelving.py)."""
 
     def __init__(self, conf, db: Database, scheduler: SchedulerAPI, compute: ComputeAPI):
         self.conf = conf

@@ -10,7 +10,8 @@
   the server still occupies its host. A move between hosts that stalls (a host died mid-way)
   ends its migration in `error` and hands the server its old allocations back;
 - a SOFT_DELETED server older than `[DEFAULT] reclaim_instance_interval` is deleted for good
-  through its host (the delete timeout above covers a host that never answers).
+  through its host (the delete timeout above covers a host that never answers), and a SHELVED
+  one older than `shelved_offload_time` is offloaded.
 `task_timeouts` gives a task state a timeout of its own (e.g. `rebooting_hard:900`).
 Allocations whose consumer is deleted or unknown (neither a server nor a move under way) are
 released too. Every change is a
@@ -72,8 +73,32 @@ class Reconciler:
             if self._settle(uuid, task_state, started_at, host, limit):
                 settled += 1
         settled += self._reclaim_soft_deleted(now)
+        settled += self._offload_shelved(now)
         settled += self._release_orphan_allocations()
         return settled
+
+    def _offload_shelved(self, now: dt.datetime) -> int:
+        """Shelved servers kept on their host longer than [DEFAULT] shelved_offload_time are offloaded."""
+        keep = self.conf.default.shelved_offload_time
+        if keep <= 0:
+            return 0
+        with self.db.reader() as session:
+            shelved = session.scalars(select(Instance).where(
+                Instance.deleted.is_(False), Instance.vm_state == states.SHELVED, Instance.task_state.is_(None))).all()
+            due = [instances.to_dict(row) for row in shelved
+                   if dt.datetime.fromisoformat((row.system_metadata or {}).get("shelved_at", now.isoformat()))
+                   < now - dt.timedelta(seconds=keep)]
+        offloaded = 0
+        for instance in due:
+            with self.db.writer() as session:
+                if not instances.update_state(session, instance["uuid"], {"task_state": states.SHELVING_OFFLOADING},
+                                              expected={"vm_state": states.SHELVED, "task_state": None}):
+                    continue
+            LOG.info("offloading %s: shelved more than %gs ago", instance["uuid"], keep)
+            self.compute.shelve_offload_instance(admin_context(), instance["host"],
+                                                 {**instance, "task_state": states.SHELVING_OFFLOADING})
+            offloaded += 1
+        return offloaded
 
     def _reclaim_soft_deleted(self, now: dt.datetime) -> int:
         interval = self.conf.default.reclaim_instance_interval

@@ -88,6 +88,17 @@ class ConductorAPI:
     def evacuation_cleaned(self, ctx: RequestContext, migration_uuid: str) -> None:
         self.client.call(ctx, "evacuation_cleaned", retries=RETRIES, migration_uuid=migration_uuid)
 
+    # shelved servers (conductor/shelving.py)
+    def unshelve_instance(self, ctx: RequestContext, uuid: str, zone: str | None = None,
+                          host: str | None = None) -> None:
+        self.client.cast(ctx, "unshelve_instance", uuid=uuid, zone=zone, host=host)
+
+    def instance_offloaded(self, ctx: RequestContext, uuid: str, host: str) -> None:
+        self.client.call(ctx, "instance_offloaded", retries=RETRIES, uuid=uuid, host=host)
+
+    def unshelve_failed(self, ctx: RequestContext, uuid: str, host: str | None, reason: str) -> None:
+        self.client.call(ctx, "unshelve_failed", retries=RETRIES, uuid=uuid, host=host, reason=reason)
+
     # instance records
     def instance_update(self, ctx: RequestContext, uuid: str, updates: dict, expected: dict | None = None) -> bool:
         return self.client.call(ctx, "instance_update", retries=RETRIES, uuid=uuid, updates=updates,

@@ -58,6 +58,9 @@ SECTIONS: dict[str, tuple[Opt, ...]] = {
         Opt("allow_resize_to_same_host", bool, False,
             "Let a resize land on the server's own host (the scheduler may still choose another). Cold "
             "migrations always move to another host."),
+        Opt("shelved_offload_time", float, 0,
+            "Seconds a shelved server keeps its place on its host (a quick unshelve) before it is offloaded "
+            "and its resources freed; 0: offloaded at once; -1: never.", minimum=-1),
         Opt("reclaim_instance_interval", float, 0,
             "Seconds a deleted server stays SOFT_DELETED, restorable with the restore action, before it is "
             "deleted for good (0: deleting is immediate, as without soft delete).", minimum=0),
@@ -120,6 +123,10 @@ SECTIONS: dict[str, tuple[Opt, ...]] = {
     ),
     "image": (
         Opt("store_path", str, "", "Directory of the image store. Empty: <state_path>/images."),
+        Opt("api_endpoint", str, "",
+            "Base URL of the Image API that compute hosts use to store snapshots, backups and shelved "
+            "servers, e.g. http://controller:8774/image. They authenticate as [identity] admin_user. "
+            "Empty: <[identity] internal_url>/image."),
         Opt("max_image_size", int, 1099511627776,
             "Largest image upload in bytes (413 beyond it); 1 TiB by default, as Glance's image_size_cap.",
             minimum=1),
@@ -206,6 +213,8 @@ SECTIONS: dict[str, tuple[Opt, ...]] = {
             "Seconds a simulated disk copy or live migration takes (resize, migrate, live migration).", minimum=0),
         Opt("fail_migrate_hosts", list, [],
             "Hosts that fail every move arriving on them (fault injection for tests)."),
+        Opt("fail_snapshot_hosts", list, [],
+            "Hosts whose snapshots (createImage, createBackup, shelve) fail (fault injection for tests)."),
     ),
 }
 

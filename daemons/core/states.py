@@ -52,6 +52,13 @@ RESCUING = "rescuing"
 UNRESCUING = "unrescuing"
 RESTORING = "restoring"
 SOFT_DELETING = "soft-deleting"
+IMAGE_SNAPSHOT = "image_snapshot"
+IMAGE_BACKUP = "image_backup"
+IMAGE_UPLOADING = "image_uploading"
+SHELVING = "shelving"
+SHELVING_IMAGE_UPLOADING = "shelving_image_uploading"
+SHELVING_OFFLOADING = "shelving_offloading"
+UNSHELVING = "unshelving"
 
 BUILD_TASKS = frozenset({SCHEDULING, BLOCK_DEVICE_MAPPING, NETWORKING, SPAWNING})
 

@@ -200,6 +200,11 @@ SORT_KEYS = {
 }
 
 
+_LIST_PARAMETERS = frozenset({"limit", "marker", "sort", "sort_key", "sort_dir", "visibility", "name", "status",
+                              "owner", "disk_format", "container_format", "protected", "os_hidden", "size_min",
+                              "size_max", "tag", "member_status"})
+
+
 def _sort_order(req: falcon.Request) -> list[tuple]:
     """[(sort key, ascending)] from `sort=name:asc,size` or `sort_key`/`sort_dir` (not both), then
     created_at and id (descending, as Glance's default) so that every order is total."""
@@ -265,6 +270,14 @@ class Versions:
         resp.media = _versions(req, self.public_endpoint)
 
 
+def check_image_count(conf: Config, session, project_id: str | None) -> None:
+    """Room for one more image of the project (image_count_total), else 413."""
+    limit = limits.project_limit(session, "image", "image_count_total", project_id, conf.identity.region_name,
+                                 conf.image.image_count_total)
+    if limit >= 0 and session.scalar(select(func.count()).where(Image.owner == project_id)) >= limit:
+        raise Fault(413, f"Quota exceeded: the project may own {limit} images (image_count_total).")
+
+
 class _Base:
     def __init__(self, conf: Config, db: Database):
         self.conf = conf
@@ -317,8 +330,12 @@ class Images(_Base):
             if marker:
                 query = query.where(paging.after(session, order, Image.id == self._get(session, ctx, marker).id))
             tags = req.get_param_as_list("tag") or []
-            rows = [row for row in session.scalars(query.limit(limit if not tags else None))
-                    if all(tag in (row.tags or []) for tag in tags)][:limit]
+            # Any other parameter filters on a property of that name, as in Glance (a backup's
+            # `instance_uuid` and `backup_type`, say); matched here, like tags, not in SQL.
+            wanted = {name: value for name, value in _query_pairs(req) if name not in _LIST_PARAMETERS}
+            rows = [row for row in session.scalars(query.limit(limit if not (tags or wanted) else None))
+                    if all(tag in (row.tags or []) for tag in tags)
+                    and all(str((row.properties or {}).get(name)) == value for name, value in wanted.items())][:limit]
         body = {"images": [image_view(row) for row in rows], "first": "/v2/images", "schema": "/v2/schemas/images"}
         if len(rows) == limit:
             params = [(name, value) for name, value in _query_pairs(req) if name not in ("marker", "limit")]
@@ -346,9 +363,7 @@ class Images(_Base):
         with self.db.writer() as session:
             if session.get(Image, image_id) is not None:
                 raise Fault(409, f"Image with identifier {image_id} already exists!")
-            limit = self._quota(session, "image_count_total", ctx.project_id, self.conf.image.image_count_total)
-            if limit >= 0 and session.scalar(select(func.count()).where(Image.owner == ctx.project_id)) >= limit:
-                raise Fault(413, f"Quota exceeded: the project may own {limit} images (image_count_total).")
+            check_image_count(self.conf, session, ctx.project_id)
             session.add(image)
         resp.status = 201
         resp.set_header("Location", f"{PREFIX}/images/{image_id}")

@@ -1,5 +1,5 @@
 """POST /servers/{id}/action: one handler per action, the work in api/server_actions.py (on one
-host) and api/server_moves.py (between hosts).
+host), api/server_moves.py (between hosts) and api/server_images.py (images of the server).
 
 The body is one key, the action's name, validated against that action's schema at the request's
 microversion. Each handler sets the status and body Nova answers with (202 and no body unless
@@ -12,7 +12,17 @@ from collections.abc import Callable
 
 import falcon
 
-from ncloud.daemons.api import boot, delete, schemas, server_actions, server_moves, server_query, validation, views
+from ncloud.daemons.api import (
+    boot,
+    delete,
+    schemas,
+    server_actions,
+    server_images,
+    server_moves,
+    server_query,
+    validation,
+    views,
+)
 from ncloud.daemons.api.errors import Fault
 from ncloud.daemons.compute.rpcapi import ComputeAPI
 from ncloud.daemons.conductor.rpcapi import ConductorAPI
@@ -41,6 +51,8 @@ class ServerAction:
             "restore": self._restore, "forceDelete": self._force_delete,
             "resize": self._resize, "confirmResize": self._confirm_resize, "revertResize": self._revert_resize,
             "migrate": self._migrate, "os-migrateLive": self._live_migrate, "evacuate": self._evacuate,
+            "createImage": self._create_image, "createBackup": self._create_backup, "shelve": self._shelve,
+            "shelveOffload": self._shelve_offload, "unshelve": self._unshelve,
         }
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, server_id: str) -> None:
@@ -112,6 +124,32 @@ class ServerAction:
 
     def _force_delete(self, req, resp, server_id, value):
         delete.delete(self.conf, self.db, self.compute, req.context.ctx, server_id, force=True)
+
+    # -- images of the server (api/server_images.py) ----------------------------------------------
+    def _image_created(self, req, resp, image_id: str) -> None:
+        """From 2.45 the image's id in the body; before, its address in Location only."""
+        if req.context.version >= (2, 45):
+            resp.media = {"image_id": image_id}
+        else:
+            root = views.Urls.for_request(req, self.conf.api.public_endpoint).root
+            resp.set_header("Location", f"{root}/image/images/{image_id}")
+
+    def _create_image(self, req, resp, server_id, value):
+        image_id = server_images.create_image(self.conf, self.db, self.compute, req.context.ctx, server_id, value)
+        self._image_created(req, resp, image_id)
+
+    def _create_backup(self, req, resp, server_id, value):
+        image_id = server_images.create_backup(self.conf, self.db, self.compute, req.context.ctx, server_id, value)
+        self._image_created(req, resp, image_id)
+
+    def _shelve(self, req, resp, server_id, value):
+        server_images.shelve(self.conf, self.db, self.compute, req.context.ctx, server_id)
+
+    def _shelve_offload(self, req, resp, server_id, value):
+        server_images.shelve_offload(self.db, self.compute, req.context.ctx, server_id)
+
+    def _unshelve(self, req, resp, server_id, value):
+        server_images.unshelve(self.conf, self.db, self.compute, self.conductor, req.context.ctx, server_id, value)
 
     # -- between hosts ---------------------------------------------------------------------------
     def _resize(self, req, resp, server_id, value):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -154,6 +155,10 @@ class ComputeDriver:
         raise NotImplementedError
 
     # -- one host --------------------------------------------------------------------------
+    def snapshot(self, instance: dict) -> Iterator[bytes]:
+        """The guest's root disk as image data, in chunks (createImage, createBackup, shelve)."""
+        raise NotImplementedError
+
     def rebuild(self, instance: dict, image: dict) -> None:
         """Recreate the guest from `image`, keeping its identity; started unless told otherwise."""
         self.destroy(instance)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
 
 from ncloud.daemons.compute.virt.driver import (
     ComputeDriver,
@@ -118,6 +119,13 @@ class FakeDriver(ComputeDriver):
             self._get(instance)["console"].append("paused to complete the live migration")
 
     # -- one host ----------------------------------------------------------------------------
+    def snapshot(self, instance: dict) -> Iterator[bytes]:
+        self._get_locked(instance)
+        if self.host in self.conf.fake.fail_snapshot_hosts:
+            raise VirtError(f"simulated snapshot failure on host {self.host}")
+        for part in range(4):
+            yield f"fake disk of {instance['uuid']}, part {part}\n".encode() * 64
+
     def rescue(self, instance: dict, image: dict) -> None:
         with self._lock:
             record = self._get(instance)

@@ -159,6 +159,8 @@ class Instance(Timestamps, Base):
     locked_by: Mapped[str | None] = mapped_column(String(16))  # "owner" or "admin", as in Nova
     locked_reason: Mapped[str | None] = mapped_column(String(255))
     trusted_certs: Mapped[list | None] = mapped_column(JSON)
+    # What the cloud keeps about a server for itself (Nova's system_metadata): shelved_image_id, ...
+    system_metadata: Mapped[dict | None] = mapped_column(JSON)
     progress: Mapped[int] = mapped_column(Integer, default=0)
     launched_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     terminated_at: Mapped[dt.datetime | None] = mapped_column(DateTime)

@@ -1,4 +1,5 @@
-"""migrations: server moves between hosts (resize, cold and live migration, evacuation)
+"""migrations: server moves between hosts (resize, cold and live migration, evacuation); instances'
+system_metadata (what shelving keeps)
 
 Revision ID: 0012
 Revises: 0011
@@ -43,7 +44,11 @@ def upgrade() -> None:
     op.create_index("ix_migrations_instance_uuid_status", "migrations", ["instance_uuid", "status"], unique=False)
     op.create_index("ix_migrations_source_compute_status", "migrations", ["source_compute", "status"], unique=False)
     op.create_index(op.f("ix_migrations_project_id"), "migrations", ["project_id"], unique=False)
+    with op.batch_alter_table("instances") as batch:
+        batch.add_column(sa.Column("system_metadata", sa.JSON(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("instances") as batch:
+        batch.drop_column("system_metadata")
     op.drop_table("migrations")
