@@ -57,6 +57,7 @@ from ncloud.daemons.api.resources import (
     keypairs,
     migrations,
     quotas,
+    remote_consoles,
     server_action,
     server_groups,
     server_hardware,
@@ -172,6 +173,8 @@ def create_app(conf: Config, db: Database, transport: Transport) -> falcon.App:
     app.add_route(f"{PREFIX}/os-services/{{service_id}}", services.ServiceItem(conf, db))
     app.add_route(f"{PREFIX}/servers/{{server_id}}/diagnostics", server_hardware.ServerDiagnostics(conf, db, transport))
     app.add_route(f"{PREFIX}/servers/{{server_id}}/topology", server_hardware.ServerTopology(conf, db))
+    app.add_route(f"{PREFIX}/servers/{{server_id}}/remote-consoles",
+                  remote_consoles.RemoteConsoles(conf, db, transport))
     app.add_route(f"{PREFIX}/os-migrations", migrations.Migrations(conf, db))
     app.add_route(f"{PREFIX}/servers/{{server_id}}/migrations", migrations.ServerMigrations(conf, db, transport))
     app.add_route(f"{PREFIX}/servers/{{server_id}}/migrations/{{migration_id}}",

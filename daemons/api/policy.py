@@ -70,7 +70,7 @@ DEFAULTS = {
         "os_compute_api:servers:rebuild", "os_compute_api:os-rescue", "os_compute_api:os-unrescue",
         "os_compute_api:os-deferred-delete:restore", "os_compute_api:os-deferred-delete:force",
         "os_compute_api:servers:create_image", "os_compute_api:os-create-backup", "os_compute_api:os-shelve:shelve",
-        "os_compute_api:os-shelve:unshelve")},
+        "os_compute_api:os-shelve:unshelve", "os_compute_api:os-remote-consoles")},
     "os_compute_api:server-topology:index": "rule:project_reader_or_admin",
     **{rule: "rule:admin_api" for rule in (
         "os_compute_api:os-migrate-server:migrate", "os_compute_api:os-migrate-server:migrate:host",

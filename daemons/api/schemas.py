@@ -498,6 +498,18 @@ SERVER_ACTIONS.update({
 })
 
 
+_console_action = {"type": "object", "properties": {"type": {"type": "string"}}, "required": ["type"],
+                   "additionalProperties": False}
+SERVER_ACTIONS.update({name: Versioned({"2.1": _action(name, _console_action)})
+                       for name in ("os-getVNCConsole", "os-getSPICEConsole", "os-getSerialConsole")})
+REMOTE_CONSOLE = Versioned({"2.6": Schema({"type": "object", "properties": {"remote_console": {
+    "type": "object", "properties": {"protocol": {"type": "string", "enum": ["vnc", "spice", "rdp", "serial", "mks"]},
+                                     "type": {"type": "string", "enum": ["novnc", "xvpvnc", "rdp-html5", "spice-html5",
+                                                                        "serial", "webmks", "spice-direct"]}},
+    "required": ["protocol", "type"], "additionalProperties": False}}, "required": ["remote_console"],
+    "additionalProperties": False})})
+
+
 # -- PUT /servers/{id} ---------------------------------------------------------------------------
 def _server_update(extra: dict) -> Schema:
     return Schema({"type": "object", "properties": {"server": {

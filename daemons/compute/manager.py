@@ -182,6 +182,10 @@ class ComputeManager(Moves, Snapshots):
             output = "".join(output.splitlines(keepends=True)[-length:]) if length > 0 else ""
         return output
 
+    def get_console(self, ctx: RequestContext, instance: dict, console_type: str) -> dict:
+        """Where the guest's console of `console_type` listens: {host, port, internal_access_path}."""
+        return self.driver.get_console(instance, console_type)
+
     def get_diagnostics(self, ctx: RequestContext, instance: dict) -> dict:
         return self.driver.get_diagnostics(instance)
 

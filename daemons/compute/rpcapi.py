@@ -35,6 +35,9 @@ class ComputeAPI:
     def get_console_output(self, ctx: RequestContext, host: str, instance: dict, length: int | None) -> str:
         return self._host(host).call(ctx, "get_console_output", instance=instance, length=length)
 
+    def get_console(self, ctx: RequestContext, host: str, instance: dict, console_type: str) -> dict:
+        return self._host(host).call(ctx, "get_console", instance=instance, console_type=console_type)
+
     def get_diagnostics(self, ctx: RequestContext, host: str, instance: dict) -> dict:
         return self._host(host).call(ctx, "get_diagnostics", instance=instance)
 

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from ncloud.daemons.core import exception, migrations, placement, states
 from ncloud.daemons.core.db.models import (
+    ConsoleAuthToken,
     Instance,
     InstanceAction,
     InstanceActionEvent,
@@ -133,8 +134,9 @@ def mark_deleted(session: Session, uuid: str) -> bool:
         update(Instance).where(Instance.uuid == uuid, Instance.deleted.is_(False)).values(
             vm_state=states.DELETED, task_state=None, task_started_at=None, power_state=states.NOSTATE,
             deleted=True, deleted_at=now, terminated_at=now, updated_at=now))
-    if result.rowcount == 1:  # a deleted server leaves its group, as in Nova
+    if result.rowcount == 1:  # a deleted server leaves its group, as in Nova, and its consoles close
         session.execute(delete(ServerGroupMember).where(ServerGroupMember.instance_uuid == uuid))
+        session.execute(delete(ConsoleAuthToken).where(ConsoleAuthToken.instance_uuid == uuid))
         # A move under way ends with it, and the allocations it held on the other host go.
         for migration_uuid in session.scalars(select(Migration.uuid).where(
                 Migration.instance_uuid == uuid, Migration.status.not_in(migrations.FINAL))).all():

@@ -136,6 +136,16 @@ SECTIONS: dict[str, tuple[Opt, ...]] = {
             "MiB of image data a project may store, over all its images (Glance's limit of the same name); "
             "-1: no limit.", minimum=-1),
     ),
+    "console": (
+        Opt("novncproxy_base_url", str, "http://127.0.0.1:6080/vnc_lite.html",
+            "The noVNC page of the console proxy, as users' browsers reach it (a VNC console's URL is this "
+            "with the token)."),
+        Opt("spicehtml5proxy_base_url", str, "http://127.0.0.1:6082/spice_auto.html",
+            "The SPICE HTML5 page of the console proxy, as users' browsers reach it."),
+        Opt("serialproxy_base_url", str, "ws://127.0.0.1:6083/",
+            "The serial console proxy's websocket, as users' clients reach it."),
+        Opt("token_ttl", int, 600, "Seconds a console URL's single-use token stays valid.", minimum=1),
+    ),
     "scheduler": (
         Opt("max_attempts", int, 3, "Hosts a build is tried on before it fails.", minimum=1),
         Opt("host_subset_size", int, 1,

@@ -6,6 +6,7 @@ clients reach it through the clouds.yaml it writes, unmodified: what an end user
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -25,11 +26,18 @@ DEMO_IMAGE = "ncloud-demo"
 
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory):
-    """The state directory of a running `ncloud up` (its clouds.yaml names clouds ncloud and ncloud-demo)."""
-    state = tmp_path_factory.mktemp("compute-clients")
+    """The state directory of a running `ncloud up` (its clouds.yaml names clouds ncloud and ncloud-demo),
+    one compute host on which a resize may stay."""
+    with up(tmp_path_factory.mktemp("compute-clients"), NCLOUD_DEFAULT__ALLOW_RESIZE_TO_SAME_HOST="true") as state:
+        yield state
+
+
+@contextlib.contextmanager
+def up(state: Path, **options: str):
+    """`ncloud up` running in `state`, with `options` as NCLOUD_* variables."""
     with open(state / "up.log", "wb") as log:
         process = subprocess.Popen([str(BIN / "ncloud"), "up", "--state-dir", str(state), "--port", str(free_port())],
-                                   stdout=log, stderr=subprocess.STDOUT)
+                                   stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **options})
     try:
         wait_until(lambda: (state / "clouds.yaml").exists() or process.poll() is not None, 90, what="ncloud up")
         assert process.poll() is None, (state / "up.log").read_text()
@@ -166,3 +174,79 @@ def test_groups_aggregates_zones_services_and_flavor_properties_with_the_stock_c
     flavor = json.loads(osc(cloud, "flavor", "show", "-f", "json", "m1.tiny").stdout)
     assert flavor["properties"] == {"hw:cpu_policy": "shared"}
     assert json.loads(osc(cloud, "hypervisor", "list", "-f", "json").stdout)[0]["State"] == "up"
+
+
+def test_every_action_on_one_host_with_the_stock_client(cloud):
+    demo = {"user_cloud": "ncloud-demo"}
+    osc(cloud, "server", "create", "--image", DEMO_IMAGE, "--flavor", "m1.tiny", "--nic", "none", "--wait", "app",
+        **demo)
+
+    osc(cloud, "server", "resize", "--flavor", "m1.small", "--wait", "app", **demo)
+    assert status(cloud, "app", **demo) == "VERIFY_RESIZE"
+    osc(cloud, "server", "resize", "--confirm", "app", **demo)
+    wait_until(lambda: status(cloud, "app", **demo) == "ACTIVE", 60, what="resize confirmed")
+    def flavor() -> str:  # the name of the server's flavor (embedded from 2.47, which osc uses)
+        shown = json.loads(osc(cloud, "server", "show", "app", "-f", "json", **demo).stdout)["flavor"]
+        return shown["name"] if isinstance(shown, dict) else shown.split(" ")[0]
+    assert flavor() == "m1.small"
+    osc(cloud, "server", "resize", "--flavor", "m1.medium", "--wait", "app", **demo)
+    osc(cloud, "server", "resize", "revert", "app", **demo)
+    wait_until(lambda: status(cloud, "app", **demo) == "ACTIVE", 60, what="resize reverted")
+    assert flavor() == "m1.small"
+    server_id = osc(cloud, "server", "show", "app", "-f", "value", "-c", "id", **demo).stdout.strip()
+    migrations = json.loads(osc(cloud, "server", "migration", "list", "--server", server_id, "-f", "json").stdout)
+    assert sorted(m["Status"] for m in migrations) == ["confirmed", "reverted"]
+
+    osc(cloud, "server", "rebuild", "--image", DEMO_IMAGE, "--wait", "app", **demo)
+    osc(cloud, "server", "rescue", "app", **demo)
+    wait_until(lambda: status(cloud, "app", **demo) == "RESCUE", 60, what="rescued")
+    osc(cloud, "server", "unrescue", "app", **demo)
+    wait_until(lambda: status(cloud, "app", **demo) == "ACTIVE", 60, what="unrescued")
+
+    snapshot = json.loads(osc(cloud, "server", "image", "create", "--name", "app-snap", "--wait", "-f", "json",
+                              "app", **demo).stdout)
+    assert snapshot["status"] == "active"
+    osc(cloud, "server", "backup", "create", "--name", "app-daily", "--type", "daily", "--rotate", "1", "--wait",
+        "app", **demo)
+    images = osc(cloud, "image", "list", "--private", "-f", "value", "-c", "Name", **demo).stdout.split()
+    assert {"app-snap", "app-daily"} <= set(images)
+
+    osc(cloud, "server", "shelve", "--wait", "app", **demo)
+    assert status(cloud, "app", **demo) == "SHELVED_OFFLOADED"
+    assert "app-shelved" in osc(cloud, "image", "list", "-f", "value", "-c", "Name", **demo).stdout.split()
+    osc(cloud, "server", "unshelve", "--wait", "app", **demo)
+    assert status(cloud, "app", **demo) == "ACTIVE"
+    wait_until(lambda: "app-shelved" not in osc(cloud, "image", "list", "-f", "value", "-c", "Name",
+                                                 **demo).stdout.split(), 30, what="the shelved image to go")
+    osc(cloud, "server", "delete", "--wait", "app", **demo)
+    for name in ("app-snap", "app-daily"):
+        osc(cloud, "image", "delete", name, **demo)
+
+
+def test_moves_between_hosts_with_the_stock_client(tmp_path_factory):
+    """Cold and live migration and evacuation need other hosts: a cloud of three simulated ones."""
+    with up(tmp_path_factory.mktemp("moves"), NCLOUD_FAKE__HOSTS="3") as state:
+        osc(state, "server", "create", "--image", DEMO_IMAGE, "--flavor", "m1.tiny", "--nic", "none", "--wait",
+            "roamer")
+
+        def host() -> str:
+            return osc(state, "server", "show", "roamer", "-f", "value", "-c", "OS-EXT-SRV-ATTR:host").stdout.strip()
+        first = host()
+        osc(state, "server", "migrate", "--wait", "roamer")
+        osc(state, "server", "migrate", "confirm", "roamer")
+        wait_until(lambda: status(state, "roamer") == "ACTIVE", 60, what="the migration confirmed")
+        second = host()
+        assert second != first
+        osc(state, "server", "migrate", "--live-migration", "--wait", "roamer")
+        third = host()
+        assert third != second and status(state, "roamer") == "ACTIVE"
+        osc(state, "--os-compute-api-version", "2.11", "compute", "service", "set", "--down", third,
+            "ncloud-compute")
+        # From 2.95 an evacuated server arrives stopped (osc's --wait would wait for ACTIVE).
+        osc(state, "--os-compute-api-version", "2.95", "server", "evacuate", "roamer")
+        wait_until(lambda: status(state, "roamer") == "SHUTOFF", 60, what="the evacuation")
+        assert host() != third
+        listed = json.loads(osc(state, "server", "migration", "list", "-f", "json").stdout)
+        assert sorted(m["Type"] for m in listed) == ["evacuation", "live-migration", "migration"]
+        osc(state, "--os-compute-api-version", "2.11", "compute", "service", "set", "--up", third, "ncloud-compute")
+        osc(state, "server", "delete", "--wait", "roamer")

@@ -24,6 +24,7 @@ from ncloud.daemons.api import (
     views,
 )
 from ncloud.daemons.api.errors import Fault
+from ncloud.daemons.api.resources import remote_consoles
 from ncloud.daemons.compute.rpcapi import ComputeAPI
 from ncloud.daemons.conductor.rpcapi import ConductorAPI
 from ncloud.daemons.core import instances
@@ -31,8 +32,10 @@ from ncloud.daemons.core.config import Config
 from ncloud.daemons.core.db.session import Database
 from ncloud.daemons.core.rpc import Transport
 
-# Actions that exist only from a microversion on (a 404 before it, as in Nova).
+# Actions that exist only from a microversion on (a 404 before it, as in Nova), and those that
+# went away (replaced by /servers/{id}/remote-consoles at 2.6).
 SINCE = {"trigger_crash_dump": (2, 17)}
+UNTIL = {"os-getVNCConsole": (2, 5), "os-getSPICEConsole": (2, 5), "os-getSerialConsole": (2, 5)}
 
 
 class ServerAction:
@@ -53,6 +56,8 @@ class ServerAction:
             "migrate": self._migrate, "os-migrateLive": self._live_migrate, "evacuate": self._evacuate,
             "createImage": self._create_image, "createBackup": self._create_backup, "shelve": self._shelve,
             "shelveOffload": self._shelve_offload, "unshelve": self._unshelve,
+            "os-getVNCConsole": self._console("vnc"), "os-getSPICEConsole": self._console("spice"),
+            "os-getSerialConsole": self._console("serial"),
         }
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, server_id: str) -> None:
@@ -66,6 +71,8 @@ class ServerAction:
             raise Fault(400, f"There is no such action: {name}")
         if version < SINCE.get(name, (2, 1)):
             raise Fault(404, "The resource could not be found.")
+        if version > UNTIL.get(name, version):
+            raise Fault(400, f"There is no such action: {name}")
         schema.validate(version, body)
         resp.status = 202
         handler(req, resp, server_id, body[name])
@@ -124,6 +131,14 @@ class ServerAction:
 
     def _force_delete(self, req, resp, server_id, value):
         delete.delete(self.conf, self.db, self.compute, req.context.ctx, server_id, force=True)
+
+    def _console(self, protocol: str):
+        def handler(req, resp, server_id, value):
+            url = remote_consoles.console_url(self.conf, self.db, self.compute, req.context.ctx, server_id, protocol,
+                                              value["type"])
+            resp.status = 200
+            resp.media = {"console": {"type": value["type"], "url": url}}
+        return handler
 
     # -- images of the server (api/server_images.py) ----------------------------------------------
     def _image_created(self, req, resp, image_id: str) -> None:

@@ -171,6 +171,11 @@ class ComputeDriver:
     def unrescue(self, instance: dict) -> None:
         raise NotImplementedError
 
+    def get_console(self, instance: dict, console_type: str) -> dict:
+        """Where the console proxy reaches the guest's `novnc`, `spice-html5` or `serial` console:
+        {"host": address, "port": port, "internal_access_path": path or None}."""
+        raise NotImplementedError
+
     def get_diagnostics(self, instance: dict) -> dict:
         """Nova's standard diagnostics (2.48): state, driver, uptime, cpu/nic/disk details, ..."""
         raise NotImplementedError

@@ -138,6 +138,11 @@ class FakeDriver(ComputeDriver):
             record["power_state"] = states.RUNNING
             record["console"].append("booted from its own disk again")
 
+    def get_console(self, instance: dict, console_type: str) -> dict:
+        self._get_locked(instance)
+        ports = {"novnc": 5900, "spice-html5": 5901, "serial": 10000}  # as a first guest's would be
+        return {"host": "127.0.0.1", "port": ports[console_type], "internal_access_path": None}
+
     def get_diagnostics(self, instance: dict) -> dict:
         record = self._get_locked(instance)
         flavor = instance.get("flavor") or {}

@@ -293,6 +293,21 @@ class Migration(Timestamps, Base):
     options: Mapped[dict] = mapped_column(JSON, default=dict)  # the request's extras (target state, block_migration)
 
 
+class ConsoleAuthToken(Base):
+    """A single-use token for a server's console (core/consoles.py): only its hash is kept."""
+
+    __tablename__ = "console_auth_tokens"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    console_type: Mapped[str] = mapped_column(String(32))
+    host: Mapped[str] = mapped_column(String(255))
+    port: Mapped[int] = mapped_column(Integer)
+    internal_access_path: Mapped[str | None] = mapped_column(String(255))
+    instance_uuid: Mapped[str] = mapped_column(UUID, index=True)
+    expires: Mapped[dt.datetime] = mapped_column(DateTime, index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
 class Quota(Timestamps, Base):
     """A project's own limit of a resource (os-quota-sets), over the class and configured defaults."""
 

@@ -1,5 +1,5 @@
 """migrations: server moves between hosts (resize, cold and live migration, evacuation); instances'
-system_metadata (what shelving keeps)
+system_metadata (what shelving keeps); console_auth_tokens
 
 Revision ID: 0012
 Revises: 0011
@@ -46,9 +46,27 @@ def upgrade() -> None:
     op.create_index(op.f("ix_migrations_project_id"), "migrations", ["project_id"], unique=False)
     with op.batch_alter_table("instances") as batch:
         batch.add_column(sa.Column("system_metadata", sa.JSON(), nullable=True))
+    op.create_table(
+        "console_auth_tokens",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("token_hash", sa.String(length=64), nullable=False),
+        sa.Column("console_type", sa.String(length=32), nullable=False),
+        sa.Column("host", sa.String(length=255), nullable=False),
+        sa.Column("port", sa.Integer(), nullable=False),
+        sa.Column("internal_access_path", sa.String(length=255), nullable=True),
+        sa.Column("instance_uuid", sa.String(length=36), nullable=False),
+        sa.Column("expires", sa.DateTime(), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_console_auth_tokens")),
+        sa.UniqueConstraint("token_hash", name=op.f("uq_console_auth_tokens_token_hash")),
+    )
+    op.create_index(op.f("ix_console_auth_tokens_instance_uuid"), "console_auth_tokens", ["instance_uuid"],
+                    unique=False)
+    op.create_index(op.f("ix_console_auth_tokens_expires"), "console_auth_tokens", ["expires"], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_table("console_auth_tokens")
     with op.batch_alter_table("instances") as batch:
         batch.drop_column("system_metadata")
     op.drop_table("migrations")
