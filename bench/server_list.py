@@ -29,6 +29,7 @@ from ncloud.daemons.api.boot import flavor_snapshot  # noqa: E402
 from ncloud.daemons.core import rpc, states  # noqa: E402
 from ncloud.daemons.core.bootstrap import DEMO_IMAGE_ID  # noqa: E402
 from ncloud.daemons.core.db.models import Flavor, Instance, InstanceTag, RequestSpec, utcnow  # noqa: E402
+from ncloud.daemons.core.launcher import settle_memory  # noqa: E402
 from tests.cloud import free_port, identity_state  # noqa: E402
 
 
@@ -80,6 +81,7 @@ def main() -> None:
         base = f"http://127.0.0.1:{port}"
         server = APIServer(conf, db, transport)
         server.start()
+        settle_memory()  # as the API daemon does once started (core/launcher.py)
         try:
             if args.auth == "keystone":
                 body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {

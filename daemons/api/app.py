@@ -37,7 +37,10 @@ Image v2 (image/resources.py):
 
 from __future__ import annotations
 
+import functools
+
 import falcon
+import orjson
 
 from ncloud.daemons.api import errors, middleware, policy
 from ncloud.daemons.api.identity import admin as identity_admin
@@ -85,6 +88,9 @@ def create_app(conf: Config, db: Database, transport: Transport) -> falcon.App:
     app.req_options.strip_url_path_trailing_slash = True
     app.req_options.keep_blank_qs_values = True
     app.req_options.auto_parse_qs_csv = False
+    # Responses encoded by orjson: several times faster than json on a list of a thousand servers.
+    app.resp_options.media_handlers[falcon.MEDIA_JSON] = falcon.media.JSONHandler(
+        dumps=functools.partial(orjson.dumps, option=orjson.OPT_NON_STR_KEYS), loads=orjson.loads)
     errors.install(app)
 
     public = conf.api.public_endpoint
