@@ -18,7 +18,7 @@ from ncloud.daemons.compute.moves import Moves
 from ncloud.daemons.compute.snapshots import Snapshots
 from ncloud.daemons.compute.virt.driver import ComputeDriver, InstanceNotOnHost, VirtError, fault_text
 from ncloud.daemons.conductor.rpcapi import ConductorAPI
-from ncloud.daemons.core import placement, states
+from ncloud.daemons.core import placement, server_groups, states
 from ncloud.daemons.core.context import RequestContext, admin_context
 from ncloud.daemons.core.image_client import ImageClient
 
@@ -91,6 +91,14 @@ class ComputeManager(Moves, Snapshots):
             LOG.info("build of %s skipped: it is no longer scheduled to %s (deleted, or built already)",
                      uuid, self.host)
             return
+        group = spec.get("group")
+        if group and group.get("policy") in (server_groups.AFFINITY, server_groups.ANTI_AFFINITY):
+            # Another scheduler may have placed a member since this one decided: ask again.
+            violation = self.conductor.group_policy_violation(ctx, uuid, self.host, group)
+            if violation:
+                LOG.warning("build of %s on %s refused: %s", uuid, self.host, violation)
+                self.conductor.build_failed(ctx, uuid, self.host, violation)
+                return
         try:
             self.driver.spawn(instance, spec.get("image") or {})
             power_state = self.driver.get_info(instance).power_state

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from ncloud.daemons.compute.rpcapi import ComputeAPI
 from ncloud.daemons.conductor.moves import MoveTasks
 from ncloud.daemons.conductor.shelving import Shelving
-from ncloud.daemons.core import exception, instances, placement, servicegroup, states
+from ncloud.daemons.core import exception, instances, placement, server_groups, servicegroup, states
 from ncloud.daemons.core.context import RequestContext
 from ncloud.daemons.core.db.models import ComputeNode, Instance, RequestSpec, utcnow
 from ncloud.daemons.core.db.session import Database
@@ -187,6 +187,11 @@ class ConductorManager(MoveTasks, Shelving):
         LOG.info("rescheduling %s after failure on %s (attempt %d of %d): %s", uuid, host,
                  retry["num_attempts"] + 1, max_attempts, reason)
         self.build_instances(ctx, [uuid])
+
+    def group_policy_violation(self, ctx: RequestContext, uuid: str, host: str, group: dict) -> str | None:
+        """The compute's late check of a hard group policy (core/server_groups.py)."""
+        with self.db.reader() as session:
+            return server_groups.late_violation(session, group, uuid, host)
 
     # -- reports from compute hosts ------------------------------------------------------------
     def instance_update(self, ctx: RequestContext, uuid: str, updates: dict, expected: dict) -> bool:

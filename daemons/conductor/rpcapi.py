@@ -22,6 +22,9 @@ class ConductorAPI:
         extra = {"instances_": instances, "spec": spec} if instances is not None else {}
         self.client.cast(ctx, "build_instances", instance_uuids=instance_uuids, **extra)
 
+    def group_policy_violation(self, ctx: RequestContext, uuid: str, host: str, group: dict) -> str | None:
+        return self.client.call(ctx, "group_policy_violation", retries=RETRIES, uuid=uuid, host=host, group=group)
+
     def build_failed(self, ctx: RequestContext, uuid: str, host: str, reason: str, details: str = "",
                      wait: bool = False) -> None:
         """`wait`: return once the conductor took the build back (a compute reconciling at start)."""

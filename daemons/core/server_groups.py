@@ -52,3 +52,34 @@ def groups_of(session: Session, instance_uuids: list[str]) -> dict[str, str]:
         select(ServerGroupMember.instance_uuid, ServerGroup.uuid)
         .join(ServerGroup, ServerGroup.id == ServerGroupMember.group_id)
         .where(ServerGroupMember.instance_uuid.in_(instance_uuids))).all())
+
+
+def late_violation(session: Session, group: dict, uuid: str, host: str) -> str | None:
+    """Whether building `uuid` on `host` breaks its group's hard policy, as the group is now.
+
+    The scheduler decided on what it read; another scheduler process may have placed a member
+    meanwhile. So the compute asks again just before it spawns, as Nova's compute does. Of two
+    members that raced onto one host, the one created later gives way (the earlier may already
+    run), so exactly one of them is rescheduled.
+    """
+    policy = group.get("policy")
+    if policy not in (AFFINITY, ANTI_AFFINITY):
+        return None
+    me = session.scalar(select(Instance.id).where(Instance.uuid == uuid))
+    rows = session.execute(
+        select(Instance.host, Instance.id, Instance.vm_state)
+        .join(ServerGroupMember, ServerGroupMember.instance_uuid == Instance.uuid)
+        .join(ServerGroup, ServerGroup.id == ServerGroupMember.group_id)
+        .where(ServerGroup.uuid == group["uuid"], Instance.deleted.is_(False), Instance.host.is_not(None),
+               Instance.uuid != uuid)).all()
+    hosts = Counter(other_host for other_host, other_id, vm_state in rows
+                    if me is None or other_id < me or vm_state != "building")
+    if policy == ANTI_AFFINITY:
+        limit = int((group.get("rules") or {}).get("max_server_per_host", 1))
+        if hosts[host] >= limit:
+            return (f"Anti-affinity instance group policy was violated: server group {group['uuid']} already has "
+                    f"{hosts[host]} server(s) on {host} (at most {limit} per host).")
+    elif hosts and host not in hosts:
+        return (f"Affinity instance group policy was violated: the servers of group {group['uuid']} are on "
+                f"{', '.join(sorted(hosts))}, not {host}.")
+    return None

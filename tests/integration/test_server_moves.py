@@ -371,3 +371,26 @@ def test_evacuate_before_2_14_answers_the_admin_password(cloud):
         assert conforms(response, "2.1", "servers", "evacuate_server_with_admin_pass")
         assert response.json() == {"adminPass": "s3cret"}
         wait_for(api, uuid, "ACTIVE")
+
+
+# -- the compute's late check of a group policy ------------------------------------------------------
+def test_a_member_forced_onto_its_anti_affinity_partners_host_is_refused_by_the_compute(cloud):
+    """A forced host skips the scheduler's filters; the compute's check before it spawns still
+    holds the group's policy (as Nova's does), so the build fails with that reason."""
+    with client(cloud, version="2.64") as api:
+        group = api.post("/os-server-groups", json={"server_group": {"name": "apart", "policy": "anti-affinity"}})
+        group_id = group.json()["server_group"]["id"]
+        first = api.post("/servers", json={"server": {"name": "a", "flavorRef": TINY, "imageRef": DEMO_IMAGE_ID,
+                                                      "networks": "none"}, "os:scheduler_hints": {"group": group_id}})
+        first_id = first.json()["server"]["id"]
+        host = wait_for(api, first_id, "ACTIVE")["OS-EXT-SRV-ATTR:host"]
+        second = api.post("/servers", json={"server": {"name": "b", "flavorRef": TINY, "imageRef": DEMO_IMAGE_ID,
+                                                       "networks": "none", "availability_zone": f"nova:{host}"},
+                                             "os:scheduler_hints": {"group": group_id}})
+        server = wait_for(api, second.json()["server"]["id"], "ERROR")
+        assert "Anti-affinity instance group policy was violated" in server["fault"]["message"]
+        assert allocations(cloud, server["id"]) == {}
+        # Without the force the scheduler places it elsewhere, and the check agrees.
+        third = api.post("/servers", json={"server": {"name": "c", "flavorRef": TINY, "imageRef": DEMO_IMAGE_ID,
+                                                      "networks": "none"}, "os:scheduler_hints": {"group": group_id}})
+        assert wait_for(api, third.json()["server"]["id"], "ACTIVE")["OS-EXT-SRV-ATTR:host"] != host

@@ -5,7 +5,7 @@ import uuid as uuidlib
 import pytest
 
 from ncloud.daemons.compute.manager import node_uuid
-from ncloud.daemons.core import config, exception, placement, servicegroup
+from ncloud.daemons.core import config, exception, placement, server_groups, servicegroup
 from ncloud.daemons.core.context import admin_context
 from ncloud.daemons.core.db.models import Aggregate, AggregateHost, Instance, ServerGroup, ServerGroupMember
 from ncloud.daemons.scheduler.manager import SchedulerManager
@@ -209,3 +209,35 @@ def test_a_host_is_in_the_zone_of_its_zone_aggregate(db):
         session.add(AggregateHost(aggregate_id=aggregate.id, host="a"))
     assert scheduler(db).select_destinations(admin_context(), spec(availability_zone="az1"), ["i1"])[0]["host"] == "a"
     assert scheduler(db).select_destinations(admin_context(), spec(availability_zone="nova"), ["i2"])[0]["host"] == "b"
+
+
+# -- the compute's late check (core/server_groups.late_violation) -------------------------------------
+def _building_member(db, group, host) -> str:
+    """A member just placed on `host` and not built yet."""
+    uuid = add_server(db, host)
+    with db.writer() as session:
+        session.query(Instance).filter_by(uuid=uuid).update({"vm_state": "building"})
+        group_id = session.query(ServerGroup.id).filter_by(uuid=group["uuid"]).scalar()
+        session.add(ServerGroupMember(group_id=group_id, instance_uuid=uuid))
+    return uuid
+
+
+def test_two_members_raced_onto_one_host_the_later_gives_way(db):
+    group = add_group(db, "anti-affinity")
+    first, second = _building_member(db, group, "a"), _building_member(db, group, "a")
+    with db.reader() as session:
+        assert server_groups.late_violation(session, group, first, "a") is None
+        refused = server_groups.late_violation(session, group, second, "a")
+    assert refused.startswith("Anti-affinity instance group policy was violated")
+    assert "1 server(s) on a (at most 1 per host)" in refused
+
+
+def test_late_check_of_affinity_and_of_max_server_per_host(db):
+    together = add_group(db, "affinity", members=["a"])
+    alone = _building_member(db, together, "b")
+    roomy = add_group(db, "anti-affinity", rules={"max_server_per_host": 2}, members=["a"])
+    fits = _building_member(db, roomy, "a")
+    with db.reader() as session:
+        assert "are on a, not b" in server_groups.late_violation(session, together, alone, "b")
+        assert server_groups.late_violation(session, roomy, fits, "a") is None
+        assert server_groups.late_violation(session, {**roomy, "policy": "soft-anti-affinity"}, fits, "a") is None
