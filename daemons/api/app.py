@@ -173,6 +173,7 @@ def create_app(conf: Config, db: Database, transport: Transport) -> falcon.App:
     app.add_route(f"{PREFIX}/os-aggregates", aggregates.Aggregates(conf, db))
     app.add_route(f"{PREFIX}/os-aggregates/{{aggregate_id}}", aggregates.AggregateItem(conf, db))
     app.add_route(f"{PREFIX}/os-aggregates/{{aggregate_id}}/action", aggregates.AggregateAction(conf, db))
+    app.add_route(f"{PREFIX}/os-aggregates/{{aggregate_id}}/images", aggregates.AggregateImages(conf, db, transport))
     app.add_route(f"{PREFIX}/os-availability-zone", availability_zones.AvailabilityZones(conf, db))
     app.add_route(f"{PREFIX}/os-availability-zone/detail", availability_zones.AvailabilityZonesDetail(conf, db))
     app.add_route(f"{PREFIX}/os-services", services.Services(conf, db))

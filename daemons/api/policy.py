@@ -79,6 +79,7 @@ DEFAULTS = {
         "os_compute_api:servers:migrations:show", "os_compute_api:servers:migrations:delete",
         "os_compute_api:servers:migrations:force_complete", "os_compute_api:os-server-diagnostics",
         "os_compute_api:server-topology:host:index", "os_compute_api:os-shelve:shelve_offload",
+        "compute:aggregates:images",
         "os_compute_api:os-shelve:unshelve_to_host")},
     "os_compute_api:os-admin-actions:reset_state": "rule:admin_api",
     "os_compute_api:os-lock-server:unlock:unlock_override": "rule:admin_api",

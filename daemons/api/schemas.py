@@ -550,6 +550,12 @@ INSTANCE_ACTIONS_QUERY = Versioned({
 })
 
 
+AGGREGATE_IMAGES = Schema({"type": "object", "properties": {"cache": {
+    "type": "array", "minItems": 1, "items": {"type": "object", "properties": {"id": uuid}, "required": ["id"],
+                                              "additionalProperties": False}}},
+    "required": ["cache"], "additionalProperties": False})
+
+
 # -- os-migrations ---------------------------------------------------------------------------------
 _MIGRATIONS_FILTERS = {name: _strings for name in ("hidden", "host", "instance_uuid", "source_compute", "status",
                                                    "migration_type")}

@@ -198,6 +198,15 @@ class ComputeManager(Moves, Snapshots):
         return self.driver.get_diagnostics(instance)
 
     # -- host --------------------------------------------------------------------------------
+    def cache_images(self, ctx: RequestContext, images: list[dict]) -> None:
+        """Fetch images into this host's image cache ahead of the boots that need them (2.81)."""
+        for image in images:
+            try:
+                self.driver.cache_image(image)
+                LOG.info("image %s is in the image cache of %s", image["id"], self.host)
+            except Exception as error:
+                LOG.warning("could not cache image %s on %s: %s", image["id"], self.host, fault_text(error))
+
     def get_host_uptime(self, ctx: RequestContext) -> str:
         return self.driver.get_host_uptime()
 

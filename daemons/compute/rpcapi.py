@@ -95,6 +95,9 @@ class ComputeAPI:
     def unshelve_instance(self, ctx: RequestContext, host: str, instance: dict, image: dict) -> None:
         self._host(host).cast(ctx, "unshelve_instance", instance=instance, image=image)
 
+    def cache_images(self, ctx: RequestContext, host: str, images: list[dict]) -> None:
+        self._host(host).cast(ctx, "cache_images", images=images)
+
     def get_host_uptime(self, ctx: RequestContext, host: str, timeout: float = 5.0) -> str:
         return self.client.prepare(server=host, timeout=timeout).call(ctx, "get_host_uptime")
 

@@ -394,3 +394,28 @@ def test_a_member_forced_onto_its_anti_affinity_partners_host_is_refused_by_the_
         third = api.post("/servers", json={"server": {"name": "c", "flavorRef": TINY, "imageRef": DEMO_IMAGE_ID,
                                                       "networks": "none"}, "os:scheduler_hints": {"group": group_id}})
         assert wait_for(api, third.json()["server"]["id"], "ACTIVE")["OS-EXT-SRV-ATTR:host"] != host
+
+
+# -- aggregate image pre-caching (2.81) ----------------------------------------------------------------
+def test_an_aggregate_has_its_hosts_cache_images(cloud):
+    with client(cloud, version="2.81") as api, client(cloud, token="demo:demo", version="2.81") as member:
+        aggregate = api.post("/os-aggregates", json={"aggregate": {"name": "rack"}}).json()["aggregate"]
+        for host in ("aio", "aio-3"):
+            action_path = f"/os-aggregates/{aggregate['id']}/action"
+            assert api.post(action_path, json={"add_host": {"host": host}}).status_code == 200
+        body = {"cache": [{"id": DEMO_IMAGE_ID}]}
+        response = api.post(f"/os-aggregates/{aggregate['id']}/images", json=body)
+        assert response.status_code == 202 and response.content == b""
+        drivers = {s.host: s.driver for s in cloud.services if hasattr(s, "driver")}
+        wait_until(lambda: all(DEMO_IMAGE_ID in drivers[h].cached_images for h in ("aio", "aio-3")), 10,
+                   what="the images cached")
+        assert DEMO_IMAGE_ID not in drivers["aio-2"].cached_images  # not in the aggregate
+        unknown = {"cache": [{"id": "6d1e1b8c-0d55-4a5c-9b0d-000000000000"}]}
+        for path, payload, status in [(f"/os-aggregates/{aggregate['id']}/images", {"cache": []}, 400),
+                                      (f"/os-aggregates/{aggregate['id']}/images", unknown, 400),
+                                      ("/os-aggregates/999/images", body, 404)]:
+            assert api.post(path, json=payload).status_code == status, path
+        assert member.post(f"/os-aggregates/{aggregate['id']}/images", json=body).status_code == 403
+        older = api.post(f"/os-aggregates/{aggregate['id']}/images", json=body,
+                         headers={"OpenStack-API-Version": "compute 2.80"})
+        assert older.status_code == 404

@@ -3,7 +3,7 @@
 Nova's rules: names are unique; a host must be a compute service's to join, and may be in zones
 of one name only; an aggregate with hosts cannot be deleted. The zone of an aggregate is its
 `availability_zone` metadata (set at creation, by update, or with set_metadata). From 2.41 every
-body carries the aggregate's `uuid`.
+body carries the aggregate's `uuid`; from 2.81 its hosts can be asked to cache images.
 """
 
 from __future__ import annotations
@@ -17,11 +17,14 @@ from sqlalchemy import select
 from ncloud.daemons.api import policy, schemas, validation, views
 from ncloud.daemons.api.errors import Fault
 from ncloud.daemons.api.microversion import APIVersion
+from ncloud.daemons.api.server_actions import image_info
 from ncloud.daemons.compute.rpcapi import BINARY as COMPUTE_BINARY
+from ncloud.daemons.compute.rpcapi import ComputeAPI
 from ncloud.daemons.core.availability_zones import ZONE_KEY
 from ncloud.daemons.core.config import Config
-from ncloud.daemons.core.db.models import Aggregate, AggregateHost, Service
+from ncloud.daemons.core.db.models import Aggregate, AggregateHost, Image, Service
 from ncloud.daemons.core.db.session import Database
+from ncloud.daemons.core.rpc import Transport
 
 
 def view(aggregate: Aggregate, hosts: list[str] | None, version: APIVersion) -> dict:
@@ -175,3 +178,33 @@ class AggregateAction(_Base):
                         metadata[key] = value
                 aggregate.metadata_ = metadata
             self.respond(resp, session, aggregate, req.context.version)
+
+
+class AggregateImages(_Base):
+    """POST /os-aggregates/{id}/images (2.81): have the aggregate's hosts fetch images into their
+    image cache ahead of the boots that will need them. Answered 202 once the hosts are asked;
+    each caches in the background and logs how it went."""
+
+    def __init__(self, conf: Config, db: Database, transport: Transport):
+        super().__init__(conf, db)
+        self.compute = ComputeAPI(transport)
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, aggregate_id: str) -> None:
+        if req.context.version < (2, 81):
+            raise Fault(404, "The resource could not be found.")
+        ctx = req.context.ctx
+        policy.authorize(ctx, "compute:aggregates:images")
+        body = validation.read_json(req)
+        schemas.AGGREGATE_IMAGES.validate(body)
+        wanted = list(dict.fromkeys(entry["id"] for entry in body["cache"]))
+        with self.db.reader() as session:
+            aggregate = self.aggregate(session, aggregate_id)
+            hosts = _hosts(session, [aggregate.id])[aggregate.id]
+            found = {image.id: image for image in session.scalars(select(Image).where(Image.id.in_(wanted)))}
+            for image_id in wanted:
+                if image_id not in found:
+                    raise Fault(400, f"Image {image_id} could not be found.")
+            images = [image_info(found[image_id]) for image_id in wanted]
+        for host in hosts:
+            self.compute.cache_images(ctx, host, images)
+        resp.status = 202

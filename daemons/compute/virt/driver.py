@@ -171,6 +171,10 @@ class ComputeDriver:
     def unrescue(self, instance: dict) -> None:
         raise NotImplementedError
 
+    def cache_image(self, image: dict) -> None:
+        """Have the image in this host's image cache (aggregate image pre-caching, 2.81)."""
+        raise NotImplementedError
+
     def get_console(self, instance: dict, console_type: str) -> dict:
         """Where the console proxy reaches the guest's `novnc`, `spice-html5` or `serial` console:
         {"host": address, "port": port, "internal_access_path": path or None}."""

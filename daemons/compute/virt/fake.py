@@ -33,6 +33,7 @@ class FakeDriver(ComputeDriver):
         self._lock = threading.Lock()
         self._aborts: dict[str, threading.Event] = {}  # live migrations under way, by instance
         self._started = time.monotonic()
+        self.cached_images: set[str] = set()
 
     def list_instances(self) -> list[str]:
         with self._lock:
@@ -137,6 +138,10 @@ class FakeDriver(ComputeDriver):
             record = self._get(instance)
             record["power_state"] = states.RUNNING
             record["console"].append("booted from its own disk again")
+
+    def cache_image(self, image: dict) -> None:
+        with self._lock:
+            self.cached_images.add(image["id"])
 
     def get_console(self, instance: dict, console_type: str) -> dict:
         self._get_locked(instance)
