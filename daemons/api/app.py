@@ -68,6 +68,7 @@ from ncloud.daemons.api.resources import (
     servers,
     services,
     tenant_usage,
+    usage_audit_log,
     versions,
 )
 from ncloud.daemons.core.config import Config
@@ -183,6 +184,8 @@ def create_app(conf: Config, db: Database, transport: Transport) -> falcon.App:
     app.add_route(f"{PREFIX}/servers/{{server_id}}/remote-consoles",
                   remote_consoles.RemoteConsoles(conf, db, transport))
     app.add_route(f"{PREFIX}/os-migrations", migrations.Migrations(conf, db))
+    app.add_route(f"{PREFIX}/os-instance_usage_audit_log", usage_audit_log.UsageAuditLogs(conf, db))
+    app.add_route(f"{PREFIX}/os-instance_usage_audit_log/{{before_timestamp}}", usage_audit_log.UsageAuditLog(conf, db))
     app.add_route(f"{PREFIX}/servers/{{server_id}}/migrations", migrations.ServerMigrations(conf, db, transport))
     app.add_route(f"{PREFIX}/servers/{{server_id}}/migrations/{{migration_id}}",
                   migrations.ServerMigration(conf, db, transport))

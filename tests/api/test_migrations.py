@@ -101,3 +101,21 @@ def test_a_servers_live_migrations_under_way(api, moves):
     error_uuid, _, failed = moves[2]
     response = api.delete(f"/servers/{error_uuid}/migrations/{failed}", token=ADMIN, version="2.24")
     assert response.status_code == 404  # a cold migration is not a live one
+
+
+def test_the_usage_audit_log_reports_that_no_host_runs_the_audit(api, seeded):
+    from tests.api.conftest import add_service
+
+    for host in ("cmp-2", "cmp-1"):
+        add_service(seeded, host)
+    response = api.get("/os-instance_usage_audit_log", token=ADMIN)
+    assert conforms(response, "2.1", "instance_usage_audit_logs", "list_instance_usage_audit_log")
+    log = response.json["instance_usage_audit_logs"]
+    assert (log["hosts_not_run"], log["num_hosts_done"], log["overall_status"]) == (
+        ["cmp-1", "cmp-2"], 0, "0 of 2 hosts done. 0 errors.")
+    shown = api.get("/os-instance_usage_audit_log/2026-03-15 10:00:00", token=ADMIN)
+    assert conforms(shown, "2.1", "instance_usage_audit_logs", "get_instance_usage_audit_log")
+    audit = shown.json["instance_usage_audit_log"]
+    assert (audit["period_beginning"], audit["period_ending"]) == ("2026-02-01 00:00:00", "2026-03-01 00:00:00")
+    assert api.get("/os-instance_usage_audit_log/yesterday", token=ADMIN).status_code == 400
+    assert api.get("/os-instance_usage_audit_log", token=ALICE).status_code == 403
