@@ -18,11 +18,11 @@ import logging
 
 from sqlalchemy.orm import Session
 
-from ncloud.daemons.api import server_images, server_query
+from ncloud.daemons.api import server_actions, server_images, server_query
 from ncloud.daemons.api.errors import Fault
 from ncloud.daemons.compute.rpcapi import BINARY as COMPUTE_BINARY
 from ncloud.daemons.compute.rpcapi import ComputeAPI
-from ncloud.daemons.core import exception, instances, placement, servicegroup, states
+from ncloud.daemons.core import instances, placement, servicegroup, states
 from ncloud.daemons.core.config import Config
 from ncloud.daemons.core.context import RequestContext
 from ncloud.daemons.core.db.models import Instance, utcnow
@@ -67,11 +67,11 @@ def delete(conf: Config, db: Database, compute: ComputeAPI, ctx: RequestContext,
         break
     else:
         raise Fault(409, f"Instance {uuid} kept changing state while being deleted; retry.")
-    if soft:
-        # Restorable until [DEFAULT] reclaim_instance_interval has passed (the reconciler then deletes it).
-        _cast(db, ctx, uuid, task_state, previous, lambda: compute.power_action(ctx, host, payload, "soft_delete"))
-    else:
-        _cast(db, ctx, uuid, task_state, previous, lambda: compute.terminate_instance(ctx, host, payload))
+    # Restorable until [DEFAULT] reclaim_instance_interval has passed (the reconciler then deletes it).
+    send = (lambda: compute.power_action(ctx, host, payload, "soft_delete")) if soft else (
+        lambda: compute.terminate_instance(ctx, host, payload))
+    server_actions.send_or_undo(db, ctx, uuid, task_state, send, previous=previous,
+                                restore={"deleted_at": None} if soft else None)
 
 
 def _delete_locally(session: Session, ctx: RequestContext, instance: Instance) -> None:
@@ -88,15 +88,3 @@ def _soft_delete_locally(session: Session, ctx: RequestContext, instance: Instan
     instances.update_state(session, instance.uuid, {"vm_state": states.SOFT_DELETED, "task_state": None,
                                                     "deleted_at": utcnow()})
     instances.finish_action(session, instance.uuid, ctx.request_id)
-
-
-def _cast(db: Database, ctx: RequestContext, uuid: str, task_state: str, previous: str | None, send) -> None:
-    try:
-        send()
-    except exception.MessagingUnavailable:
-        # Undo the mark so the server is not left `deleting` with nobody deleting it.
-        with db.writer() as session:
-            instances.update_state(session, uuid, {"task_state": previous, "deleted_at": None},
-                                   expected={"task_state": task_state})
-            instances.finish_action(session, uuid, ctx.request_id, message="Error")
-        raise

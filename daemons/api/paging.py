@@ -2,14 +2,19 @@
 
 Offsets skip or repeat rows when others are created or deleted between two pages; a keyset
 condition ("after the marker's values in this order") does not, and costs the same at any
-depth. Used by every list that pages by marker (servers, images).
+depth. Used by the lists that page by marker (servers, images, instance actions, migrations, usage).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
+
+from ncloud.daemons.api import validation
+from ncloud.daemons.api.errors import Fault
 
 
 def after(session: Session, order: list[tuple[ColumnElement, bool]], marker_clause: ColumnElement):
@@ -33,3 +38,20 @@ def after(session: Session, order: list[tuple[ColumnElement, bool]], marker_clau
 
 def ordered(query, order: list[tuple[ColumnElement, bool]]):
     return query.order_by(*(expression.asc() if ascending else expression.desc() for expression, ascending in order))
+
+
+def page(session: Session, query, order: list[tuple[ColumnElement, bool]], params: dict[str, list[str]],
+         max_limit: int, marker_row: Callable[[str], ColumnElement]):
+    """`query` limited to the page that `marker` and `limit` ask for: (query, limit).
+
+    `marker_row(marker)` selects the marker's row; an unknown marker is Nova's 400. The limit is
+    the one asked for, at most `max_limit` ([api] max_limit).
+    """
+    marker = validation.last(params, "marker")
+    if marker:
+        condition = after(session, order, marker_row(marker))
+        if condition is None:
+            raise Fault(400, f"Marker {marker} could not be found.")
+        query = query.where(condition)
+    limit = min(int(validation.last(params, "limit", str(max_limit))), max_limit)
+    return query.limit(limit), limit

@@ -84,11 +84,24 @@ def power(db: Database, compute: ComputeAPI, ctx: RequestContext, uuid: str, nam
             raise Fault(409, f"Instance {uuid} changed state while '{name}' was being started; retry.")
         instances.start_action(session, uuid, action.record, ctx.request_id, ctx.user_id, ctx.project_id)
         host, payload = instance.host, {**instances.to_dict(instance), "task_state": action.task_state}
+    send_or_undo(db, ctx, uuid, action.task_state, lambda: compute.power_action(
+        ctx, host, payload, action.compute_action, **options), previous=previous)
+
+
+def send_or_undo(db: Database, ctx: RequestContext, uuid: str, task_state: str, send, previous: str | None = None,
+                 restore: dict | None = None, undo=None):
+    """Send the work (after the commit that set `task_state`); if the message bus refuses it, put
+    the task state back to `previous` (with the columns of `restore`, and `undo(session)` in the
+    same transaction) and close the action as an error: nothing is left waiting for work that was
+    never sent. The client then gets the 503 of the refusal."""
     try:
-        compute.power_action(ctx, host, payload, action.compute_action, **options)
+        return send()
     except exception.MessagingUnavailable:
         with db.writer() as session:
-            instances.update_state(session, uuid, {"task_state": previous}, expected={"task_state": action.task_state})
+            instances.update_state(session, uuid, {"task_state": previous, **(restore or {})},
+                                   expected={"task_state": task_state})
+            if undo is not None:
+                undo(session)
             instances.finish_action(session, uuid, ctx.request_id, message="Error")
         raise
 
@@ -147,15 +160,10 @@ def change_password(db: Database, compute: ComputeAPI, ctx: RequestContext, uuid
         instances.start_action(session, uuid, "changePassword", ctx.request_id, ctx.user_id, ctx.project_id)
         host, payload = instance.host, {**instances.to_dict(instance), "task_state": states.UPDATING_PASSWORD}
     try:
-        compute.set_admin_password(ctx, host, payload, password)
+        send_or_undo(db, ctx, uuid, states.UPDATING_PASSWORD,
+                     lambda: compute.set_admin_password(ctx, host, payload, password))
     except exception.RemoteError as error:  # the driver could not: the compute recorded why and cleared the task
         raise Fault(409, f"Unable to set password on instance {uuid}: {error.value}") from None
-    except exception.MessagingUnavailable:
-        with db.writer() as session:
-            instances.update_state(session, uuid, {"task_state": None},
-                                   expected={"task_state": states.UPDATING_PASSWORD})
-            instances.finish_action(session, uuid, ctx.request_id, message="Error")
-        raise
 
 
 CRASH_DUMP_VM_STATES = (states.ACTIVE, states.PAUSED, states.RESCUED, states.RESIZED, states.ERROR)
@@ -229,13 +237,8 @@ def rebuild(conf: Config, db: Database, compute: ComputeAPI, ctx: RequestContext
         host, stopped = instance.host, instance.vm_state == states.STOPPED
         session.expire(instance)
         payload, wanted = instances.to_dict(instance), image_info(image)
-    try:
-        compute.rebuild_instance(ctx, host, payload, wanted, None, stopped)
-    except exception.MessagingUnavailable:
-        with db.writer() as session:
-            instances.update_state(session, uuid, {"task_state": None}, expected={"task_state": states.REBUILDING})
-            instances.finish_action(session, uuid, ctx.request_id, message="Error")
-        raise
+    send_or_undo(db, ctx, uuid, states.REBUILDING,
+                 lambda: compute.rebuild_instance(ctx, host, payload, wanted, None, stopped))
 
 
 def image_info(image) -> dict:

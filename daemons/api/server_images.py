@@ -18,11 +18,11 @@ from ncloud.daemons.api import boot, policy, server_query
 from ncloud.daemons.api.errors import Fault
 from ncloud.daemons.api.image.resources import check_image_count
 from ncloud.daemons.api.image.store import FileStore
-from ncloud.daemons.api.server_actions import check_not_locked, invalid_state
+from ncloud.daemons.api.server_actions import check_not_locked, invalid_state, send_or_undo
 from ncloud.daemons.compute.rpcapi import BINARY as COMPUTE_BINARY
 from ncloud.daemons.compute.rpcapi import ComputeAPI
 from ncloud.daemons.conductor.rpcapi import ConductorAPI
-from ncloud.daemons.core import exception, instances, quotas, states
+from ncloud.daemons.core import instances, quotas, states
 from ncloud.daemons.core.config import Config
 from ncloud.daemons.core.context import RequestContext
 from ncloud.daemons.core.db.models import Image, Service
@@ -71,17 +71,12 @@ def _start(db: Database, ctx: RequestContext, uuid: str, name: str, rule: str, v
 
 
 def _send(db: Database, ctx: RequestContext, uuid: str, task_state: str, image_id: str | None, send) -> None:
-    try:
-        send()
-    except exception.MessagingUnavailable:
-        with db.writer() as session:
-            instances.update_state(session, uuid, {"task_state": None}, expected={"task_state": task_state})
-            instances.finish_action(session, uuid, ctx.request_id, message="Error")
-            if image_id:
-                image = session.get(Image, image_id)
-                if image is not None:
-                    session.delete(image)
-        raise
+    """Cast the work; refused by the message bus, the image made for it goes (nothing was sent)."""
+    def undo(session) -> None:
+        image = session.get(Image, image_id) if image_id else None
+        if image is not None:
+            session.delete(image)
+    send_or_undo(db, ctx, uuid, task_state, send, undo=undo)
 
 
 def create_image(conf: Config, db: Database, compute: ComputeAPI, ctx: RequestContext, uuid: str,

@@ -5,7 +5,8 @@ Each checks what Nova checks (state, lock, policy, the flavor or host asked for)
 transaction, sets the server's task state by compare-and-swap, creates the migration record and
 records the instance action. Only after that commit does the conductor get the move
 (conductor/moves.py), which chooses the destination and drives the hosts. If the message cannot
-be published, the task state is put back, the migration ends in `error` and the client gets 503.
+be published, the task state is put back, the migration ends in `error` and the client gets 503
+(server_actions.send_or_undo).
 """
 
 from __future__ import annotations
@@ -15,12 +16,12 @@ from sqlalchemy import select
 from ncloud.daemons.api import boot, server_query
 from ncloud.daemons.api.errors import Fault
 from ncloud.daemons.api.microversion import APIVersion
-from ncloud.daemons.api.server_actions import check_not_locked, image_info, invalid_state
+from ncloud.daemons.api.server_actions import check_not_locked, image_info, invalid_state, send_or_undo
 from ncloud.daemons.compute.rpcapi import BINARY as COMPUTE_BINARY
 from ncloud.daemons.compute.rpcapi import ComputeAPI
 from ncloud.daemons.conductor.moves import confirm_locally
 from ncloud.daemons.conductor.rpcapi import ConductorAPI
-from ncloud.daemons.core import exception, instances, migrations, quotas, servicegroup, states
+from ncloud.daemons.core import instances, migrations, quotas, servicegroup, states
 from ncloud.daemons.core.config import Config
 from ncloud.daemons.core.context import RequestContext
 from ncloud.daemons.core.db.models import Image, Service
@@ -41,15 +42,6 @@ def _begin(session, ctx: RequestContext, uuid: str, name: str, rule: str, vm_sta
         raise Fault(409, f"Instance {uuid} changed state while '{name}' was being started; retry.")
     instances.start_action(session, uuid, action, ctx.request_id, ctx.user_id, ctx.project_id)
     return instance
-
-
-def _undo(db: Database, ctx: RequestContext, uuid: str, task_state: str, migration_uuid: str | None) -> None:
-    """The message bus refused the move: nothing was sent, so nothing may be left waiting."""
-    with db.writer() as session:
-        instances.update_state(session, uuid, {"task_state": None}, expected={"task_state": task_state})
-        if migration_uuid:
-            migrations.set_status(session, migration_uuid, "error")
-        instances.finish_action(session, uuid, ctx.request_id, message="Error")
 
 
 def _compute_up(conf: Config, session, host: str) -> bool:
@@ -103,11 +95,11 @@ def migrate(db: Database, conductor: ConductorAPI, ctx: RequestContext, uuid: st
 
 
 def _send(db: Database, ctx: RequestContext, uuid: str, task_state: str, migration_uuid: str | None, cast) -> None:
-    try:
-        cast()
-    except exception.MessagingUnavailable:
-        _undo(db, ctx, uuid, task_state, migration_uuid)
-        raise
+    """Cast the move; refused by the message bus, its migration ends in `error` (nothing was sent)."""
+    def undo(session) -> None:
+        if migration_uuid:
+            migrations.set_status(session, migration_uuid, "error")
+    send_or_undo(db, ctx, uuid, task_state, cast, undo=undo)
 
 
 def _resized(session, ctx: RequestContext, uuid: str, name: str, rule: str, task_state: str):

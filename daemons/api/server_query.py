@@ -344,6 +344,18 @@ def timestamp(params: dict[str, list[str]], name: str) -> dt.datetime | None:
     return parsed
 
 
+def changes_window(query, params: dict[str, list[str]], version: APIVersion, updated):
+    """`changes-since` (and from 2.66 `changes-before`) on `updated`, a record's last change."""
+    since, before = timestamp(params, "changes-since"), timestamp(params, "changes-before")
+    if since and before and since > before:
+        raise Fault(400, "The value of changes-since must be earlier than or equal to the value of changes-before.")
+    if since:
+        query = query.where(updated >= since)
+    if before and version >= (2, 66):
+        query = query.where(updated <= before)
+    return query
+
+
 def _status_clause(status: str):
     """The vm/task states that show as `status` (Nova's task_and_vm_state_from_status); None for
     a status no server can have."""

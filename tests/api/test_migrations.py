@@ -1,14 +1,23 @@
 """GET /os-migrations and /servers/{id}/migrations: who may read them, filters, paging and the body
 of each microversion (tempest's schemas). The records are written as the API and conductor write
 them (core/migrations.py); the moves themselves are tested end to end in
-tests/integration/test_server_moves.py.
+tests/integration/test_server_moves.py. Also: the usage audit log, and what a move, snapshot,
+shelve or rebuild leaves when the message bus refuses its cast (nothing waiting).
 """
 
-import pytest
+import uuid as uuidlib
 
-from ncloud.daemons.core import migrations
-from tests.api.conftest import ADMIN, ALICE, BOB, instance_row, place
+import pytest
+from falcon import testing
+from sqlalchemy import func, select
+
+from ncloud.daemons.api.app import create_app
+from ncloud.daemons.api.boot import flavor_snapshot
+from ncloud.daemons.core import migrations, states
+from ncloud.daemons.core.db.models import Flavor, Image, Instance, InstanceAction, Migration, RequestSpec
+from tests.api.conftest import ADMIN, ALICE, BOB, IMAGE_ID, Api, add_service, instance_row, place
 from tests.api.tempest_schemas import conforms
+from tests.api.test_servers_create import UnreachableBus
 
 
 @pytest.fixture
@@ -114,8 +123,6 @@ def test_a_servers_live_migrations_under_way(api, moves):
 
 
 def test_the_usage_audit_log_reports_that_no_host_runs_the_audit(api, seeded):
-    from tests.api.conftest import add_service
-
     for host in ("cmp-2", "cmp-1"):
         add_service(seeded, host)
     response = api.get("/os-instance_usage_audit_log", token=ADMIN)
@@ -129,3 +136,33 @@ def test_the_usage_audit_log_reports_that_no_host_runs_the_audit(api, seeded):
     assert (audit["period_beginning"], audit["period_ending"]) == ("2026-02-01 00:00:00", "2026-03-01 00:00:00")
     assert api.get("/os-instance_usage_audit_log/yesterday", token=ADMIN).status_code == 400
     assert api.get("/os-instance_usage_audit_log", token=ALICE).status_code == 403
+
+
+def test_with_the_message_bus_down_a_move_or_snapshot_leaves_nothing_waiting(conf, seeded):
+    """The 503 of a refused cast: the task state back, the migration in error, the image gone."""
+    working = Api(testing.TestClient(create_app(conf, seeded, UnreachableBus("memory://"))))
+    uuid = _booted(seeded)  # the boot's own cast would fail too
+    add_service(seeded, "cmp-1")
+    for body in ({"resize": {"flavorRef": "2"}}, {"createImage": {"name": "snap"}}, {"shelve": None},
+                 {"rebuild": {"imageRef": IMAGE_ID}}):
+        response = working.post(f"/servers/{uuid}/action", token=ADMIN, json=body)
+        assert response.status_code == 503, (body, response.text)
+        row = instance_row(seeded, uuid)
+        assert (row.vm_state, row.task_state) == (states.ACTIVE, None), body
+    with seeded.reader() as session:
+        assert session.scalar(select(Migration.status)) == "error"
+        assert session.scalar(select(func.count()).select_from(Image)) == 1  # the seeded one: no snapshot left
+        assert {a.message for a in session.scalars(select(InstanceAction))} == {"Error"}
+
+
+def _booted(db) -> str:
+    """A server of alice's on cmp-1, as a boot leaves it."""
+    uuid = str(uuidlib.uuid4())
+    with db.writer() as session:
+        flavor = session.scalars(select(Flavor).where(Flavor.flavorid == "1")).one()
+        session.add(Instance(uuid=uuid, project_id="p1", user_id="alice", display_name="vm", image_ref=IMAGE_ID,
+                             instance_type_id=flavor.id, flavor=flavor_snapshot(flavor), vcpus=1, memory_mb=512,
+                             root_gb=1, vm_state=states.ACTIVE, power_state=states.RUNNING, host="cmp-1",
+                             node="cmp-1.local"))
+        session.add(RequestSpec(instance_uuid=uuid, spec={"flavor": flavor_snapshot(flavor)}))
+    return uuid

@@ -14,9 +14,11 @@ from ncloud.daemons.core.db.models import Allocation, Instance, InstanceAction, 
 from tests.cloud import wait_until
 
 
-def make_cloud(tmp_path, **fake):
+def make_cloud(tmp_path, default=None, **fake):
+    """An all-in-one of three simulated hosts (`fake` and `default`: options of [fake], [DEFAULT])."""
     conf = config.load(None, environ={}, overrides={
-        "DEFAULT": {"host": "aio", "state_path": str(tmp_path), "report_interval": 0.5, "rpc_workers": 2},
+        "DEFAULT": {"host": "aio", "state_path": str(tmp_path), "report_interval": 0.5, "rpc_workers": 2,
+                    **(default or {})},
         "api": {"bind_host": "127.0.0.1", "bind_port": 0, "auth_strategy": "noauth2"},
         "conductor": {"reconcile_interval": 0.5},
         "fake": {"hosts": 3, "vcpus": 4, "memory_mb": 2560, "local_gb": 100, **fake},

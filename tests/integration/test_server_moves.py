@@ -8,26 +8,19 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from ncloud.daemons.allinone import AllInOne
-from ncloud.daemons.core import config
 from ncloud.daemons.core.bootstrap import DEMO_IMAGE_ID
 from ncloud.daemons.core.db.models import Allocation, Migration, ResourceProvider
 from tests.api.tempest_schemas import conforms
 from tests.cloud import wait_until
+from tests.integration.test_boot_embedded import make_cloud as embedded_cloud
 
 ADMIN = "admin:admin"
 TINY, SMALL = "1", "2"  # 1 VCPU 512 MiB 1 GiB, 1 VCPU 2048 MiB 20 GiB
 
 
 def make_cloud(tmp_path, default=None, **fake):
-    conf = config.load(None, environ={}, overrides={
-        "DEFAULT": {"host": "aio", "state_path": str(tmp_path), "report_interval": 0.5, "rpc_workers": 2,
-                    **(default or {})},
-        "api": {"bind_host": "127.0.0.1", "bind_port": 0, "auth_strategy": "noauth2"},
-        "conductor": {"reconcile_interval": 0.5},
-        "fake": {"hosts": 3, "vcpus": 4, "memory_mb": 8192, "local_gb": 100, **fake},
-    })
-    return AllInOne(conf).start()
+    """test_boot_embedded's all-in-one, with room for several servers per host."""
+    return embedded_cloud(tmp_path, default, **{"memory_mb": 8192, **fake})
 
 
 @pytest.fixture

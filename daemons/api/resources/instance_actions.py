@@ -14,7 +14,6 @@ from sqlalchemy import func, select
 from ncloud.daemons.api import paging, policy, schemas, server_query, validation, views
 from ncloud.daemons.api.errors import Fault
 from ncloud.daemons.api.microversion import APIVersion
-from ncloud.daemons.api.server_query import timestamp
 from ncloud.daemons.core.config import Config
 from ncloud.daemons.core.context import RequestContext
 from ncloud.daemons.core.db.models import Instance, InstanceAction, InstanceActionEvent
@@ -66,35 +65,17 @@ class InstanceActions(_Base):
         with self.db.reader() as session:
             self.instance(session, req, server_id, "os_compute_api:os-instance-actions:list")
             if version >= (2, 58):
-                query = _changes(query, params, version)
-                marker = validation.last(params, "marker")
-                if marker:
-                    after = paging.after(session, _ORDER, (InstanceAction.instance_uuid == server_id)
-                                         & (InstanceAction.request_id == marker))
-                    if after is None:
-                        raise Fault(400, f"Marker {marker} could not be found.")
-                    query = query.where(after)
-                max_limit = self.conf.api.max_limit
-                limit = min(int(validation.last(params, "limit", str(max_limit))), max_limit)
-                query = query.limit(limit)
+                query = server_query.changes_window(
+                    query, params, version, func.coalesce(InstanceAction.updated_at, InstanceAction.start_time))
+                query, limit = paging.page(
+                    session, query, _ORDER, params, self.conf.api.max_limit,
+                    lambda marker: (InstanceAction.instance_uuid == server_id) & (InstanceAction.request_id == marker))
             rows = list(session.scalars(paging.ordered(query, _ORDER))) if limit != 0 else []
         body: dict = {"instanceActions": [_action(row, version) for row in rows]}
         if limit and len(rows) == limit:
             urls = views.Urls.for_request(req, self.conf.api.public_endpoint)
             body["links"] = urls.next_link(f"servers/{server_id}/os-instance-actions", params, rows[-1].request_id)
         resp.media = body
-
-
-def _changes(query, params: dict[str, list[str]], version: APIVersion):
-    since, before = timestamp(params, "changes-since"), timestamp(params, "changes-before")
-    if since and before and since > before:
-        raise Fault(400, "The value of changes-since must be earlier than or equal to the value of changes-before.")
-    updated = func.coalesce(InstanceAction.updated_at, InstanceAction.start_time)
-    if since:
-        query = query.where(updated >= since)
-    if before and version >= (2, 66):
-        query = query.where(updated <= before)
-    return query
 
 
 class InstanceActionItem(_Base):

@@ -82,34 +82,16 @@ class Migrations:
         limit = None
         with self.db.reader() as session:
             if version >= (2, 59):
-                query = _changes(query, params, version)
-                marker = validation.last(params, "marker")
-                if marker:
-                    after = paging.after(session, _ORDER, Migration.uuid == marker)
-                    if after is None:
-                        raise Fault(400, f"Marker {marker} could not be found.")
-                    query = query.where(after)
-                max_limit = self.conf.api.max_limit
-                limit = min(int(validation.last(params, "limit", str(max_limit))), max_limit)
-                query = query.limit(limit)
+                query = server_query.changes_window(query, params, version,
+                                                    func.coalesce(Migration.updated_at, Migration.created_at))
+                query, limit = paging.page(session, query, _ORDER, params, self.conf.api.max_limit,
+                                           lambda marker: Migration.uuid == marker)
             rows = list(session.scalars(paging.ordered(query, _ORDER))) if limit != 0 else []
         urls = views.Urls.for_request(req, self.conf.api.public_endpoint)
         body: dict = {"migrations": [_migration(row, urls, version) for row in rows]}
         if limit and len(rows) == limit:
             body["migrations_links"] = urls.next_link("os-migrations", params, rows[-1].uuid)
         resp.media = body
-
-
-def _changes(query, params: dict[str, list[str]], version: APIVersion):
-    since, before = server_query.timestamp(params, "changes-since"), server_query.timestamp(params, "changes-before")
-    if since and before and since > before:
-        raise Fault(400, "The value of changes-since must be earlier than or equal to the value of changes-before.")
-    updated = func.coalesce(Migration.updated_at, Migration.created_at)
-    if since:
-        query = query.where(updated >= since)
-    if before and version >= (2, 66):
-        query = query.where(updated <= before)
-    return query
 
 
 class _ServerMigrationsBase:

@@ -62,15 +62,8 @@ class _Base:
         limit = None
         with self.db.reader() as session:
             if version >= (2, 40):
-                marker = validation.last(params, "marker")
-                if marker:
-                    after = paging.after(session, _ORDER, Instance.uuid == marker)
-                    if after is None:
-                        raise Fault(400, f"Marker {marker} could not be found.")
-                    query = query.where(after)
-                limit = min(int(validation.last(params, "limit", str(self.conf.api.max_limit))),
-                            self.conf.api.max_limit)
-                query = query.limit(limit)
+                query, limit = paging.page(session, query, _ORDER, params, self.conf.api.max_limit,
+                                           lambda marker: Instance.uuid == marker)
             rows = list(session.scalars(paging.ordered(query, _ORDER))) if limit != 0 else []
         totals: dict[str, dict] = defaultdict(lambda: {"server_usages": [], "total_hours": 0.0,
                                                        "total_vcpus_usage": 0.0, "total_memory_mb_usage": 0.0,
