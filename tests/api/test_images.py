@@ -173,6 +173,23 @@ def test_list_pages_with_marker_and_next(env):
     assert sorted(seen) == sorted(made)
 
 
+def test_lists_filter_with_in_and_on_properties_as_glance_does(env):
+    """`id=in:a,b` is how the openstack client names its servers' images; any other parameter
+    is a property (how a backup rotation finds a server's backups)."""
+    client, tokens, _ = env
+    a = create(client, tokens["alice"], name="a", visibility="private", backup_type="daily")["id"]
+    b = create(client, tokens["alice"], name="b, the second", visibility="private", backup_type="weekly")["id"]
+    create(client, tokens["alice"], name="c", visibility="private")
+
+    def names(**params):
+        return sorted(i["name"] for i in client.simulate_get(IMAGES, params=params, headers=tokens["alice"])
+                      .json["images"])
+    assert names(id=f"in:{a},{b}") == ["a", "b, the second"]
+    assert names(name='in:a,"b, the second"') == ["a", "b, the second"]
+    assert names(backup_type="daily") == ["a"]
+    assert names(backup_type="monthly") == []
+
+
 def test_sorted_filtered_pages_follow_the_next_link_with_every_filter_kept(env):
     client, tokens, _ = env
     sizes = {"d": 300, "a": 100, "c": None, "b": 200, "e": 100}

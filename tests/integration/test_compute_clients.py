@@ -68,7 +68,8 @@ def test_a_server_lifecycle_with_the_stock_client(cloud, tmp_path):
     created = json.loads(osc(cloud, "server", "create", "--image", DEMO_IMAGE, "--flavor", "m1.tiny", "--nic", "none",
                              "--key-name", "laptop", "--wait", "-f", "json", "web", **demo).stdout)
     assert created["status"] == "ACTIVE" and created["key_name"] == "laptop"
-    assert "web" in osc(cloud, "server", "list", "-f", "value", "-c", "Name", **demo).stdout.split()
+    listed = json.loads(osc(cloud, "server", "list", "-f", "json", **demo).stdout)
+    assert [(s["Name"], s["Image"], s["Flavor"]) for s in listed] == [("web", DEMO_IMAGE, "m1.tiny")]
 
     osc(cloud, "server", "set", "--name", "web-1", "--description", "front end", "web", **demo)
     shown = json.loads(osc(cloud, "server", "show", "-f", "json", "web-1", **demo).stdout)
