@@ -209,3 +209,45 @@ def test_background_daemons_yield_the_cpu_to_the_api(cloud_factory):
     for name in ("conductor0", "scheduler0", "cmp1"):
         assert niceness_of_threads(cloud.processes[name].pid) == {7}, name
     assert "running at CPU niceness 7 ([DEFAULT] background_nice)" in cloud.log("conductor0")
+
+
+def test_moves_over_rabbitmq_and_mariadb_and_an_evacuated_hosts_return(cloud_factory, mariadb_database):
+    """Resize and live migration across compute processes, then evacuation from one that died: when
+    it comes back it removes the old guest and the room it held there is released."""
+    cloud = cloud_factory({"DEFAULT": {"service_down_time": 4}})
+    start_control_plane(cloud)
+    for host in ("cmp1", "cmp2"):
+        cloud.start(host, "ncloud-compute", host=host)
+    cloud.wait_for_computes(["cmp1", "cmp2"])
+    uuid = cloud.boot("mover")
+    first = cloud.wait_for_status([uuid])[uuid]["OS-EXT-SRV-ATTR:host"]
+    other = "cmp2" if first == "cmp1" else "cmp1"
+
+    assert cloud.client.post(f"/servers/{uuid}/action", json={"resize": {"flavorRef": "2"}}).status_code == 202
+    assert cloud.wait_for_status([uuid], statuses=("VERIFY_RESIZE", "ERROR"))[uuid]["status"] == "VERIFY_RESIZE"
+    assert cloud.client.post(f"/servers/{uuid}/action", json={"confirmResize": None}).status_code == 204
+    wait_until(lambda: cloud.server(uuid)["status"] == "ACTIVE", 30, what="the resize confirmed")
+    assert cloud.server(uuid)["OS-EXT-SRV-ATTR:host"] == other
+    live = {"os-migrateLive": {"host": None, "block_migration": False, "disk_over_commit": False}}
+    assert cloud.client.post(f"/servers/{uuid}/action", json=live).status_code == 202
+    wait_until(lambda: cloud.server(uuid)["OS-EXT-SRV-ATTR:host"] == first
+               and cloud.server(uuid)["OS-EXT-STS:task_state"] is None, 30, what="the live migration")
+
+    cloud.kill(first, signal.SIGKILL)
+    wait_until(lambda: cloud.up_services().get(("ncloud-compute", first)) == "down", 30, what=f"{first} down")
+    assert cloud.client.post(f"/servers/{uuid}/action", json={"evacuate": {"onSharedStorage": False}}).status_code \
+        == 200
+    wait_until(lambda: cloud.server(uuid)["OS-EXT-SRV-ATTR:host"] == other
+               and cloud.server(uuid)["status"] == "ACTIVE", 30, what="the evacuation")
+    held, _ = allocations_by_consumer(mariadb_database)
+    migration = cloud.client.get("/os-migrations", params={"migration_type": "evacuation"},
+                                 headers={"OpenStack-API-Version": "compute 2.59"}).json()["migrations"][0]
+    assert migration["status"] == "done" and migration["uuid"] in held  # the dead host's room, still held
+
+    cloud.start(f"{first}-again", "ncloud-compute", host=first)
+    cloud.wait_for_computes([first])
+    wait_until(lambda: migration["uuid"] not in allocations_by_consumer(mariadb_database)[0], 30,
+               what="the old host's allocation released")
+    assert f"was evacuated from {first} to {other}: removing its old guest here" in cloud.log(f"{first}-again")
+    held, placed = allocations_by_consumer(mariadb_database)
+    assert held == {uuid: {"VCPU": 1, "MEMORY_MB": 2048, "DISK_GB": 20}} and placed == {uuid: other}
