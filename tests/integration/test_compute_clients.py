@@ -226,7 +226,8 @@ def test_every_action_on_one_host_with_the_stock_client(cloud):
 
 def test_moves_between_hosts_with_the_stock_client(tmp_path_factory):
     """Cold and live migration and evacuation need other hosts: a cloud of three simulated ones."""
-    with up(tmp_path_factory.mktemp("moves"), NCLOUD_FAKE__HOSTS="3") as state:
+    with up(tmp_path_factory.mktemp("moves"), NCLOUD_FAKE__HOSTS="3", NCLOUD_DEFAULT__SHELVED_OFFLOAD_TIME="-1",
+            NCLOUD_DEFAULT__RECLAIM_INSTANCE_INTERVAL="3600") as state:
         osc(state, "server", "create", "--image", DEMO_IMAGE, "--flavor", "m1.tiny", "--nic", "none", "--wait",
             "roamer")
 
@@ -250,4 +251,24 @@ def test_moves_between_hosts_with_the_stock_client(tmp_path_factory):
         listed = json.loads(osc(state, "server", "migration", "list", "-f", "json").stdout)
         assert sorted(m["Type"] for m in listed) == ["evacuation", "live-migration", "migration"]
         osc(state, "--os-compute-api-version", "2.11", "compute", "service", "set", "--up", third, "ncloud-compute")
-        osc(state, "server", "delete", "--wait", "roamer")
+
+        # This cloud keeps shelved servers on their host and deleted ones restorable for an hour.
+        osc(state, "server", "start", "roamer")
+        wait_until(lambda: status(state, "roamer") == "ACTIVE", 60, what="started")
+        osc(state, "server", "dump", "create", "roamer")
+        osc(state, "server", "set", "--auto-approve", "--state", "error", "roamer")
+        assert status(state, "roamer") == "ERROR"
+        osc(state, "server", "set", "--auto-approve", "--state", "active", "roamer")
+        osc(state, "server", "shelve", "--wait", "roamer")
+        assert status(state, "roamer") == "SHELVED"
+        osc(state, "server", "unshelve", "--wait", "roamer")
+        osc(state, "server", "shelve", "--offload", "--wait", "roamer")  # shelve, then the shelveOffload action
+        assert status(state, "roamer") == "SHELVED_OFFLOADED"
+        osc(state, "server", "unshelve", "--wait", "roamer")
+        osc(state, "server", "delete", "roamer")
+        wait_until(lambda: status(state, "roamer") == "SOFT_DELETED", 60, what="soft deleted")
+        osc(state, "server", "restore", "roamer")
+        wait_until(lambda: status(state, "roamer") == "ACTIVE", 60, what="restored")
+        osc(state, "server", "delete", "roamer")
+        wait_until(lambda: status(state, "roamer") == "SOFT_DELETED", 60, what="soft deleted again")
+        osc(state, "server", "delete", "--force", "--wait", "roamer")
