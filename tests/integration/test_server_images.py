@@ -49,6 +49,7 @@ def test_create_image_uploads_the_servers_disk_as_a_private_snapshot(cloud, vers
     with client(cloud, token=MEMBER, version=version) as api:
         uuid = boot(api)
         response = action(api, uuid, {"createImage": {"name": "snap", "metadata": {"purpose": "test"}}})
+        assert conforms(response, version, "images", "create_image")
         if version == "2.45":
             image_id = response.json()["image_id"]
         else:
@@ -103,6 +104,7 @@ def test_create_backup_keeps_the_newest_of_each_type(cloud):
             made.append(response.json()["image_id"])
             wait_for(api, uuid, "ACTIVE")
         weekly = action(api, uuid, {"createBackup": {"name": "weekly", "backup_type": "weekly", "rotation": "1"}})
+        assert conforms(weekly, "2.45", "servers", "create_backup")
         wait_for(api, uuid, "ACTIVE")
         assert image(api, made[0]) is None  # rotated out
         assert [image(api, i)["status"] for i in made[1:]] == ["active", "active"]
