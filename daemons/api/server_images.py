@@ -58,7 +58,7 @@ def _start(db: Database, ctx: RequestContext, uuid: str, name: str, rule: str, v
     with db.writer() as session:
         instance = server_query.authorized(session, ctx, uuid, rule)
         check_not_locked(ctx, instance)
-        if instance.vm_state not in vm_states or not instance.host and instance.vm_state != states.SHELVED_OFFLOADED:
+        if instance.vm_state not in vm_states or (not instance.host and instance.vm_state != states.SHELVED_OFFLOADED):
             raise invalid_state(name, uuid, "vm_state", instance.vm_state)
         if instance.task_state is not None:
             raise invalid_state(name, uuid, "task_state", instance.task_state)
