@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -186,23 +187,33 @@ class SeparateProcesses:
     def __init__(self, hosts: int, transport_url: str, database_url: str, quota: int, api_workers: int | None,
                  api_threads: int | None):
         self.dir = Path(tempfile.mkdtemp(prefix="ncloud-bench-"))
+        password = secrets.token_urlsafe(16)
         self.cloud = ProcessCloud(self.dir, transport_url, database_url, options={
             "DEFAULT": {"report_interval": 10, "service_down_time": 60},
-            "api": {name: value for name, value in (("workers", api_workers), ("threads", api_threads))
-                    if value is not None},
+            # Identity tokens, as a real cloud has (tests/cloud.py's default is noauth2).
+            "api": {"auth_strategy": "keystone",
+                    **{name: value for name, value in (("workers", api_workers), ("threads", api_threads))
+                       if value is not None}},
+            "identity": {"admin_password": password},
             "conductor": {"reconcile_interval": 30},
             "compute": {"resource_report_interval": 60},
             "fake": {"hosts": hosts, "vcpus": 1000, "memory_mb": 10000000, "local_gb": 100000},
             "quota": {"instances": quota, "cores": quota, "ram": quota * 1024 if quota > 0 else quota}})
+        bootstrapped = self.cloud.ncloud("identity", "bootstrap")
+        if bootstrapped.returncode != 0:
+            raise SystemExit(f"ncloud identity bootstrap failed: {bootstrapped.stderr}")
         self.cloud.start("api", "ncloud-api", host="ctl")
         self.cloud.start("conductor", "ncloud-conductor", host="ctl")
         self.cloud.start("scheduler", "ncloud-scheduler", host="ctl")
         self.cloud.start("compute", "ncloud-compute", host="cmp")
         self.cloud.wait_for_api()
+        from ncloud.cli.up import token_for
+
+        self.token = token_for(f"http://127.0.0.1:{self.cloud.port}/identity/v3", "admin", password, "admin")
+        self.cloud.client.headers["X-Auth-Token"] = self.token
         names = ["cmp"] + [f"cmp-{n}" for n in range(2, hosts + 1)]
         self.cloud.wait_for_computes(names, timeout=120)
         self.url = self.cloud.url
-        self.token = "admin:admin"  # tests/cloud.py runs the API in noauth2 mode
         if os.environ.get("BENCH_NICE"):
             for name in ("conductor", "scheduler", "compute"):
                 for tid in os.listdir(f"/proc/{self.cloud.processes[name].pid}/task"):
