@@ -198,6 +198,9 @@ def test_every_action_on_one_host_with_the_stock_client(cloud):
     migrations = json.loads(osc(cloud, "server", "migration", "list", "--server", server_id, "-f", "json").stdout)
     assert sorted(m["Status"] for m in migrations) == ["confirmed", "reverted"]
 
+    osc(cloud, "server", "set", "--password", "n3w-pass", "app", **demo)  # changePassword
+    url = osc(cloud, "console", "url", "show", "-f", "value", "-c", "url", "app", **demo).stdout.strip()
+    assert url.startswith("http://127.0.0.1:6080/vnc_lite.html?path=%3Ftoken%3D")
     osc(cloud, "server", "rebuild", "--image", DEMO_IMAGE, "--wait", "app", **demo)
     osc(cloud, "server", "rescue", "app", **demo)
     wait_until(lambda: status(cloud, "app", **demo) == "RESCUE", 60, what="rescued")
