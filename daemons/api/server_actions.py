@@ -106,6 +106,33 @@ def send_or_undo(db: Database, ctx: RequestContext, uuid: str, task_state: str, 
         raise
 
 
+def startable(session, ctx: RequestContext, uuid: str, name: str, rule: str, vm_states: tuple[str, ...],
+              needs_host: bool = True):
+    """The server, if `name` may start on it now: the caller may (`rule`), it is not locked, it is
+    in one of `vm_states`, on a host (an offloaded server has none) and doing nothing else. Else
+    Nova's 404, 403 or 409."""
+    instance = server_query.authorized(session, ctx, uuid, rule)
+    check_not_locked(ctx, instance)
+    if instance.vm_state not in vm_states or (
+            needs_host and not instance.host and instance.vm_state != states.SHELVED_OFFLOADED):
+        raise invalid_state(name, uuid, "vm_state", instance.vm_state)
+    if instance.task_state is not None:
+        raise invalid_state(name, uuid, "task_state", instance.task_state)
+    return instance
+
+
+def begin(session, ctx: RequestContext, uuid: str, name: str, rule: str, vm_states: tuple[str, ...],
+          task_state: str, action: str):
+    """`startable`, then its task state set by compare-and-swap and the instance action `action`
+    recorded, in the caller's transaction; the work is sent after its commit."""
+    instance = startable(session, ctx, uuid, name, rule, vm_states)
+    if not instances.update_state(session, uuid, {"task_state": task_state},
+                                  expected={"vm_state": instance.vm_state, "task_state": None, "host": instance.host}):
+        raise Fault(409, f"Instance {uuid} changed state while '{name}' was being started; retry.")
+    instances.start_action(session, uuid, action, ctx.request_id, ctx.user_id, ctx.project_id)
+    return instance
+
+
 def check_not_locked(ctx: RequestContext, instance) -> None:
     """A locked server refuses changes from anyone but an admin (Nova's rule)."""
     if instance.locked and not ctx.is_admin:
@@ -171,12 +198,8 @@ CRASH_DUMP_VM_STATES = (states.ACTIVE, states.PAUSED, states.RESCUED, states.RES
 
 def trigger_crash_dump(db: Database, compute: ComputeAPI, ctx: RequestContext, uuid: str) -> None:
     with db.writer() as session:
-        instance = server_query.authorized(session, ctx, uuid, "os_compute_api:servers:trigger_crash_dump")
-        check_not_locked(ctx, instance)
-        if instance.vm_state not in CRASH_DUMP_VM_STATES or not instance.host:
-            raise invalid_state("trigger_crash_dump", uuid, "vm_state", instance.vm_state)
-        if instance.task_state is not None:
-            raise invalid_state("trigger_crash_dump", uuid, "task_state", instance.task_state)
+        instance = startable(session, ctx, uuid, "trigger_crash_dump", "os_compute_api:servers:trigger_crash_dump",
+                             CRASH_DUMP_VM_STATES)
         instances.start_action(session, uuid, "trigger_crash_dump", ctx.request_id, ctx.user_id, ctx.project_id)
         host, payload = instance.host, instances.to_dict(instance)
     compute.trigger_crash_dump(ctx, host, payload)
@@ -212,12 +235,7 @@ def rebuild(conf: Config, db: Database, compute: ComputeAPI, ctx: RequestContext
     state, as in Nova; the compute brings the server back ACTIVE (SHUTOFF if it was stopped).
     """
     with db.writer() as session:
-        instance = server_query.authorized(session, ctx, uuid, "os_compute_api:servers:rebuild")
-        check_not_locked(ctx, instance)
-        if instance.vm_state not in REBUILD_VM_STATES or not instance.host:
-            raise invalid_state("rebuild", uuid, "vm_state", instance.vm_state)
-        if instance.task_state is not None:
-            raise invalid_state("rebuild", uuid, "task_state", instance.task_state)
+        instance = startable(session, ctx, uuid, "rebuild", "os_compute_api:servers:rebuild", REBUILD_VM_STATES)
         image = boot.usable_image(session, ctx, request["imageRef"])
         boot.check_image_fits(instance, image)
         updates = {column: request[key] for key, column in _REBUILD_FIELDS.items() if key in request}

@@ -18,7 +18,7 @@ from ncloud.daemons.api import boot, policy, server_query
 from ncloud.daemons.api.errors import Fault
 from ncloud.daemons.api.image.resources import check_image_count
 from ncloud.daemons.api.image.store import FileStore
-from ncloud.daemons.api.server_actions import check_not_locked, invalid_state, send_or_undo
+from ncloud.daemons.api.server_actions import begin, send_or_undo
 from ncloud.daemons.compute.rpcapi import BINARY as COMPUTE_BINARY
 from ncloud.daemons.compute.rpcapi import ComputeAPI
 from ncloud.daemons.conductor.rpcapi import ConductorAPI
@@ -56,17 +56,8 @@ def _start(db: Database, ctx: RequestContext, uuid: str, name: str, rule: str, v
            task_state: str, action: str, make_image=None):
     """Check, set the task state, record the action (and create the image): (instance dict, image id)."""
     with db.writer() as session:
-        instance = server_query.authorized(session, ctx, uuid, rule)
-        check_not_locked(ctx, instance)
-        if instance.vm_state not in vm_states or (not instance.host and instance.vm_state != states.SHELVED_OFFLOADED):
-            raise invalid_state(name, uuid, "vm_state", instance.vm_state)
-        if instance.task_state is not None:
-            raise invalid_state(name, uuid, "task_state", instance.task_state)
+        instance = begin(session, ctx, uuid, name, rule, vm_states, task_state, action)
         image_id = make_image(session, instance) if make_image else None
-        if not instances.update_state(session, uuid, {"task_state": task_state},
-                                      expected={"vm_state": instance.vm_state, "task_state": None}):
-            raise Fault(409, f"Instance {uuid} changed state while '{name}' was being started; retry.")
-        instances.start_action(session, uuid, action, ctx.request_id, ctx.user_id, ctx.project_id)
         return {**instances.to_dict(instance), "task_state": task_state}, image_id
 
 

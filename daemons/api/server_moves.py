@@ -16,7 +16,7 @@ from sqlalchemy import select
 from ncloud.daemons.api import boot, server_query
 from ncloud.daemons.api.errors import Fault
 from ncloud.daemons.api.microversion import APIVersion
-from ncloud.daemons.api.server_actions import check_not_locked, image_info, invalid_state, send_or_undo
+from ncloud.daemons.api.server_actions import begin, image_info, send_or_undo, startable
 from ncloud.daemons.compute.rpcapi import BINARY as COMPUTE_BINARY
 from ncloud.daemons.compute.rpcapi import ComputeAPI
 from ncloud.daemons.conductor.moves import confirm_locally
@@ -26,22 +26,6 @@ from ncloud.daemons.core.config import Config
 from ncloud.daemons.core.context import RequestContext
 from ncloud.daemons.core.db.models import Image, Service
 from ncloud.daemons.core.db.session import Database
-
-
-def _begin(session, ctx: RequestContext, uuid: str, name: str, rule: str, vm_states: tuple[str, ...],
-           task_state: str, action: str):
-    """Check the server may start `name` and set its task state (the action recorded)."""
-    instance = server_query.authorized(session, ctx, uuid, rule)
-    check_not_locked(ctx, instance)
-    if instance.vm_state not in vm_states or not instance.host:
-        raise invalid_state(name, uuid, "vm_state", instance.vm_state)
-    if instance.task_state is not None:
-        raise invalid_state(name, uuid, "task_state", instance.task_state)
-    if not instances.update_state(session, uuid, {"task_state": task_state},
-                                  expected={"vm_state": instance.vm_state, "task_state": None, "host": instance.host}):
-        raise Fault(409, f"Instance {uuid} changed state while '{name}' was being started; retry.")
-    instances.start_action(session, uuid, action, ctx.request_id, ctx.user_id, ctx.project_id)
-    return instance
 
 
 def _compute_up(conf: Config, session, host: str) -> bool:
@@ -68,7 +52,7 @@ def resize(conf: Config, db: Database, conductor: ConductorAPI, ctx: RequestCont
                              "not allowed.")
         quotas.check_growth(conf, session, current.project_id, current.user_id,
                             cores=flavor.vcpus - current.vcpus, ram=flavor.memory_mb - current.memory_mb)
-        instance = _begin(session, ctx, uuid, "resize", "os_compute_api:servers:resize",
+        instance = begin(session, ctx, uuid, "resize", "os_compute_api:servers:resize",
                           (states.ACTIVE, states.STOPPED), states.RESIZE_PREP, "resize")
         migration = migrations.create(session, instance, migrations.RESIZE, "pre-migrating",
                                       new_flavor=boot.flavor_snapshot(flavor), new_flavor_id=flavor.id)
@@ -83,7 +67,7 @@ def migrate(db: Database, conductor: ConductorAPI, ctx: RequestContext, uuid: st
         if host:
             server_query.authorized(session, ctx, uuid, "os_compute_api:os-migrate-server:migrate:host")
             _check_known_host(session, host)
-        instance = _begin(session, ctx, uuid, "migrate", "os_compute_api:os-migrate-server:migrate",
+        instance = begin(session, ctx, uuid, "migrate", "os_compute_api:os-migrate-server:migrate",
                           (states.ACTIVE, states.STOPPED), states.RESIZE_PREP, "migrate")
         if host and host == instance.host:
             raise Fault(400, f"Unable to migrate instance ({uuid}) to current host ({host}).")
@@ -104,12 +88,7 @@ def _send(db: Database, ctx: RequestContext, uuid: str, task_state: str, migrati
 
 def _resized(session, ctx: RequestContext, uuid: str, name: str, rule: str, task_state: str):
     """A server in VERIFY_RESIZE and its finished migration, its task state set for `name`."""
-    instance = server_query.authorized(session, ctx, uuid, rule)
-    check_not_locked(ctx, instance)
-    if instance.vm_state != states.RESIZED:
-        raise invalid_state(name, uuid, "vm_state", instance.vm_state)
-    if instance.task_state is not None:
-        raise invalid_state(name, uuid, "task_state", instance.task_state)
+    instance = startable(session, ctx, uuid, name, rule, (states.RESIZED,), needs_host=False)
     migration = migrations.latest(session, uuid, "finished", (migrations.RESIZE, migrations.COLD))
     if migration is None:
         raise Fault(400, "Instance has not been resized.")
@@ -161,7 +140,7 @@ def live_migrate(db: Database, conductor: ConductorAPI, ctx: RequestContext, uui
         server_query.authorized(session, ctx, uuid, "os_compute_api:os-migrate-server:migrate_live")
         if host:
             _check_known_host(session, host)
-        instance = _begin(session, ctx, uuid, "os-migrateLive", "os_compute_api:os-migrate-server:migrate_live",
+        instance = begin(session, ctx, uuid, "os-migrateLive", "os_compute_api:os-migrate-server:migrate_live",
                           (states.ACTIVE, states.PAUSED), states.MIGRATING, "live-migration")
         if host and host == instance.host:
             raise Fault(400, f"Unable to migrate instance ({uuid}) to current host ({host}).")
@@ -192,7 +171,7 @@ def evacuate(conf: Config, db: Database, conductor: ConductorAPI, ctx: RequestCo
                 raise Fault(400, "The target host can't be the same one.")
         if current.host and _compute_up(conf, session, current.host):
             raise Fault(400, f"Compute service of {current.host} is still in use.")
-        instance = _begin(session, ctx, uuid, "evacuate", "os_compute_api:os-evacuate",
+        instance = begin(session, ctx, uuid, "evacuate", "os_compute_api:os-evacuate",
                           (states.ACTIVE, states.STOPPED, states.ERROR), states.REBUILDING, "evacuate")
         # From 2.95 an evacuated server arrives stopped, whatever it was.
         options = {"host": host, "force": bool(request.get("force")), "stopped": version >= (2, 95)}

@@ -247,7 +247,7 @@ def test_deleting_a_shelved_server_deletes_its_image(cloud):
         assert image(api, image_id) is None
 
 
-def test_rebuild_answer_conforms_after_shelving(cloud):
+def test_a_shelved_offloaded_server_still_conforms(cloud):
     """The server's body keeps conforming through shelving (SHELVED_OFFLOADED has no host)."""
     with client(cloud, version="2.100") as api:
         uuid = boot(api)
