@@ -27,7 +27,7 @@ from ncloud.daemons.api import policy
 from ncloud.daemons.api.errors import Fault
 from ncloud.daemons.api.validation import to_bool
 from ncloud.daemons.conductor.rpcapi import ConductorAPI
-from ncloud.daemons.core import availability_zones, exception, instances, quotas, server_groups, states
+from ncloud.daemons.core import availability_zones, exception, fixed_ips, instances, quotas, server_groups, states
 from ncloud.daemons.core.config import Config
 from ncloud.daemons.core.context import RequestContext
 from ncloud.daemons.core.db.models import (
@@ -80,6 +80,7 @@ def create(conf: Config, db: Database, conductor: ConductorAPI, ctx: RequestCont
     uuids = [str(uuidlib.uuid4()) for _ in range(max_count)]
 
     tags = list(dict.fromkeys(server.get("tags") or ()))
+    network_request = fixed_ips.parse_request(conf, server.get("networks"), max_count)
     with db.writer() as session:
         flavor, image = _flavor_and_image(session, flavor_id, image_id, ctx)
         check_image_fits(flavor, image)
@@ -137,6 +138,8 @@ def create(conf: Config, db: Database, conductor: ConductorAPI, ctx: RequestCont
         if tags:
             connection.execute(insert(InstanceTag.__table__), [{"instance_uuid": uuid, "tag": tag}
                                                                 for uuid in uuids for tag in tags])
+        if network_request is not None:
+            fixed_ips.allocate(session, conf, uuids, network_request)
 
     try:
         conductor.build_instances(ctx, uuids, [{name: row.get(name) for name in instances.FIELDS} for row in rows],

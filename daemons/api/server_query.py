@@ -32,7 +32,7 @@ from ncloud.daemons.api import paging, policy, schemas, validation, views
 from ncloud.daemons.api.errors import Fault
 from ncloud.daemons.api.microversion import APIVersion
 from ncloud.daemons.compute.rpcapi import BINARY as COMPUTE_BINARY
-from ncloud.daemons.core import availability_zones, instances, server_groups, servicegroup, states
+from ncloud.daemons.core import availability_zones, fixed_ips, instances, server_groups, servicegroup, states
 from ncloud.daemons.core.config import Config
 from ncloud.daemons.core.context import RequestContext
 from ncloud.daemons.core.db.models import Instance, InstanceTag, RequestSpec, Service
@@ -201,6 +201,7 @@ def page_of(session: Session, rows: list[Instance], ctx: RequestContext, version
         extra_specs=policy.allowed(ctx, "os_compute_api:os-flavor-extra-specs:index"))
     page.faults = instances.latest_faults(session, [row.uuid for row in rows if row.vm_state == states.ERROR])
     uuids = [row.uuid for row in rows]
+    page.addresses = {uuid: fixed_ips.addresses(found) for uuid, found in fixed_ips.of_servers(session, uuids).items()}
     if version >= (2, 26) and uuids:
         for uuid, tag in session.execute(select(InstanceTag.instance_uuid, InstanceTag.tag)
                                          .where(InstanceTag.instance_uuid.in_(uuids)).order_by(InstanceTag.tag)):

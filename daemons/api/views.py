@@ -110,6 +110,7 @@ class ServerPage:
     image_properties: dict[str, dict] = field(default_factory=dict)  # uuid -> its image's properties (2.98)
     scheduler_hints: dict[str, dict] = field(default_factory=dict)  # uuid -> the hints it was booted with (2.100)
     groups: dict[str, str] = field(default_factory=dict)  # uuid -> its server group's uuid (2.71)
+    addresses: dict[str, dict] = field(default_factory=dict)  # uuid -> its `addresses` (fixed IPs)
     host_zones: dict[str, str] = field(default_factory=dict)  # host -> its zone, for hosts in a zone aggregate
     extended: bool = False  # OS-EXT-SRV-ATTR:* (admin by default)
     show_host_status: bool = False
@@ -159,7 +160,7 @@ def server_detail(instance: Instance, urls: Urls, ctx: RequestContext, default_z
         "flavor": _flavor(instance, urls, version, page),
         "created": isotime(instance.created_at),
         "updated": isotime(instance.updated_at or instance.created_at),
-        "addresses": {},
+        "addresses": page.addresses.get(instance.uuid, {}),
         "accessIPv4": "",
         "accessIPv6": "",
         "links": urls.links("servers", instance.uuid),

@@ -100,6 +100,7 @@ class ComputeManager(Moves, Snapshots):
                 self.conductor.build_failed(ctx, uuid, self.host, violation)
                 return
         try:
+            instance = self._with_network(ctx, instance)
             self.driver.spawn(instance, spec.get("image") or {})
             power_state = self.driver.get_info(instance).power_state
         except Exception as error:
@@ -111,6 +112,12 @@ class ComputeManager(Moves, Snapshots):
         if not self.conductor.instance_built(ctx, uuid, self.host, power_state):
             LOG.info("%s was deleted while it was being built; removing it from %s", uuid, self.host)
             self._destroy_quietly(instance)
+
+    def _with_network(self, ctx: RequestContext, instance: dict) -> dict:
+        """The instance with its fixed IP (`network`), for a driver about to wire its guest."""
+        if not self.driver.wants_network:
+            return instance
+        return {**instance, "network": self.conductor.network_info(ctx, instance["uuid"])}
 
     def _destroy_quietly(self, instance: dict) -> None:
         try:

@@ -108,6 +108,7 @@ class Moves:
                 LOG.info("rebuild of %s skipped: it is no longer rebuilding on %s", uuid, self.host)
                 return
             try:
+                instance = self._with_network(ctx, instance)
                 if migration is None:
                     self.driver.rebuild(instance, image)
                 else:

@@ -25,8 +25,9 @@ class ComputeService(Service):
     def __init__(self, conf: Config, transport: rpc.Transport, host: str | None = None):
         super().__init__(conf, transport, host)
         self.conductor = ConductorAPI(transport, timeout=conf.default.rpc_response_timeout)
-        self.driver = virt.load(conf.compute.compute_driver, conf, self.host)
-        self.manager = ComputeManager(conf, self.host, self.driver, self.conductor, ImageClient(conf))
+        images = ImageClient(conf)
+        self.driver = virt.load(conf.compute.compute_driver, conf, self.host, images)
+        self.manager = ComputeManager(conf, self.host, self.driver, self.conductor, images)
         self.periodics.append(Periodic("report-resources", conf.compute.resource_report_interval,
                                        self.manager.report_resources))
 

@@ -114,7 +114,7 @@ class Snapshots:
             offloaded = instance["vm_state"] == states.SHELVED_OFFLOADED
             try:
                 if offloaded:
-                    self.driver.spawn(instance, image)
+                    self.driver.spawn(self._with_network(ctx, instance), image)
                 else:
                     self.driver.power_on(instance)
                 power_state = self.driver.get_info(instance).power_state

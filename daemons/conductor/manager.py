@@ -16,7 +16,7 @@ from sqlalchemy import select
 from ncloud.daemons.compute.rpcapi import ComputeAPI
 from ncloud.daemons.conductor.moves import MoveTasks
 from ncloud.daemons.conductor.shelving import Shelving
-from ncloud.daemons.core import exception, instances, placement, server_groups, servicegroup, states
+from ncloud.daemons.core import exception, fixed_ips, instances, placement, server_groups, servicegroup, states
 from ncloud.daemons.core.context import RequestContext
 from ncloud.daemons.core.db.models import ComputeNode, Instance, RequestSpec, utcnow
 from ncloud.daemons.core.db.session import Database
@@ -192,6 +192,11 @@ class ConductorManager(MoveTasks, Shelving):
         """The compute's late check of a hard group policy (core/server_groups.py)."""
         with self.db.reader() as session:
             return server_groups.late_violation(session, group, uuid, host)
+
+    def network_info(self, ctx: RequestContext, uuid: str) -> dict | None:
+        with self.db.reader() as session:
+            rows = fixed_ips.of_servers(session, [uuid]).get(uuid)
+        return fixed_ips.network_info(self.conf, rows[0]) if rows else None
 
     # -- reports from compute hosts ------------------------------------------------------------
     def instance_update(self, ctx: RequestContext, uuid: str, updates: dict, expected: dict) -> bool:

@@ -25,6 +25,10 @@ class ConductorAPI:
     def group_policy_violation(self, ctx: RequestContext, uuid: str, host: str, group: dict) -> str | None:
         return self.client.call(ctx, "group_policy_violation", retries=RETRIES, uuid=uuid, host=host, group=group)
 
+    def network_info(self, ctx: RequestContext, uuid: str) -> dict | None:
+        """The server's fixed IP, MAC and network (core/fixed_ips.py); None when it has no NIC."""
+        return self.client.call(ctx, "network_info", retries=RETRIES, uuid=uuid)
+
     def build_failed(self, ctx: RequestContext, uuid: str, host: str, reason: str, details: str = "",
                      wait: bool = False) -> None:
         """`wait`: return once the conductor took the build back (a compute reconciling at start)."""

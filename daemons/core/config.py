@@ -142,6 +142,10 @@ class Config:
         return Path(self.image.store_path or Path(self.default.state_path) / "images")
 
     @property
+    def instances_path(self) -> Path:
+        return Path(self.compute.instances_path or Path(self.default.state_path) / "instances")
+
+    @property
     def api_spool_path(self) -> Path:
         return Path(self.api.spool_path or Path(self.default.state_path) / "spool")
 

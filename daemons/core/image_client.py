@@ -9,11 +9,12 @@ noauth2 development strategy it presents the trusted token `admin:admin` instead
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 import httpx
 
@@ -79,6 +80,31 @@ class ImageClient:
         """Store the image's data (it must be `queued`); the Image API checksums it and makes it active."""
         self._request("PUT", f"/v2/images/{image_id}/file", f"uploading image {image_id}", (204,),
                       content=data, headers={"Content-Type": "application/octet-stream"})
+
+    def get(self, image_id: str) -> dict:
+        """An image's record (status, disk_format, size, os_hash_algo, os_hash_value, ...)."""
+        return self._request("GET", f"/v2/images/{image_id}", f"reading image {image_id}", (200,)).json()
+
+    @contextlib.contextmanager
+    def download(self, image_id: str) -> Iterator[Iterator[bytes]]:
+        """The image's data, streamed in chunks (a compute host fetching it into its image cache)."""
+        what = f"downloading image {image_id}"
+        request = httpx.Request("GET", f"{self.endpoint}/v2/images/{image_id}/file",
+                                headers={"X-Auth-Token": self._auth_token()})
+        try:
+            with httpx.Client(timeout=self.timeout) as client:
+                response = client.send(request, stream=True)
+                try:
+                    if response.status_code != 200:
+                        response.read()
+                        raise ImageServiceError(f"{what}: the Image API answered {response.status_code}: "
+                                                f"{response.text[:300]}")
+                    yield response.iter_bytes(1024 * 1024)
+                finally:
+                    response.close()
+        except httpx.HTTPError as error:
+            raise ImageServiceError(f"{what}: the Image API at {self.endpoint} could not be reached: "
+                                    f"{error}") from error
 
     def delete(self, image_id: str) -> None:
         """Delete an image; one already gone is fine."""

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
-from ncloud.daemons.core import exception, migrations, placement, states
+from ncloud.daemons.core import exception, fixed_ips, migrations, placement, states
 from ncloud.daemons.core.db.models import (
     ConsoleAuthToken,
     Instance,
@@ -29,7 +29,7 @@ from ncloud.daemons.core.db.models import (
 
 FIELDS = ("uuid", "project_id", "user_id", "display_name", "hostname", "image_ref", "flavor", "vcpus",
           "memory_mb", "root_gb", "ephemeral_gb", "vm_state", "task_state", "power_state", "host", "node",
-          "availability_zone", "key_name", "user_data", "config_drive", "metadata_", "launch_index",
+          "availability_zone", "key_name", "key_data", "user_data", "config_drive", "metadata_", "launch_index",
           "reservation_id")
 
 
@@ -137,6 +137,7 @@ def mark_deleted(session: Session, uuid: str) -> bool:
     if result.rowcount == 1:  # a deleted server leaves its group, as in Nova, and its consoles close
         session.execute(delete(ServerGroupMember).where(ServerGroupMember.instance_uuid == uuid))
         session.execute(delete(ConsoleAuthToken).where(ConsoleAuthToken.instance_uuid == uuid))
+        fixed_ips.release(session, [uuid])  # its address is free for the next server
         # A move under way ends with it, and the allocations it held on the other host go.
         for migration_uuid in session.scalars(select(Migration.uuid).where(
                 Migration.instance_uuid == uuid, Migration.status.not_in(migrations.FINAL))).all():

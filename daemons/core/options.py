@@ -198,7 +198,18 @@ SECTIONS: dict[str, tuple[Opt, ...]] = {
             minimum=-1),
     ),
     "compute": (
-        Opt("compute_driver", str, "fake", "Virt driver.", choices=("fake",)),
+        Opt("compute_driver", str, "fake",
+            "Virt driver: libvirt (real KVM/QEMU guests, see [libvirt]) or fake (simulated servers, for "
+            "development, tests and scale simulation).", choices=("fake", "libvirt")),
+        Opt("instances_path", str, "",
+            "Where a libvirt host keeps its guests' folders (disks, console log, config drive) and its image "
+            "cache (_base). Empty: <state_path>/instances."),
+        Opt("my_ip", str, "127.0.0.1",
+            "This host's address on the management network: where the console proxy reaches its guests' "
+            "VNC and SPICE consoles and other hosts reach it for migrations."),
+        Opt("force_config_drive", bool, False,
+            "Give every server a config drive, asked for or not (otherwise only servers created with "
+            "config_drive: true get one)."),
         Opt("reserved_host_cpus", int, 0, "VCPUs kept for the host.", minimum=0),
         Opt("reserved_host_memory_mb", int, 512, "RAM (MiB) kept for the host.", minimum=0),
         Opt("reserved_host_disk_mb", int, 0, "Disk (MiB) kept for the host.", minimum=0),
@@ -209,6 +220,52 @@ SECTIONS: dict[str, tuple[Opt, ...]] = {
         Opt("running_deleted_instance_action", str, "reap",
             "What a compute does at start with guests it runs that the database does not place on it "
             "(deleted while the host was down): reap (destroy them) or log.", choices=("reap", "log")),
+    ),
+    "libvirt": (
+        Opt("uri", str, "qemu:///system",
+            "Hypervisor connection. qemu:///system for a host's libvirtd; qemu:///embed?root=DIR runs QEMU "
+            "inside the compute process (no daemon: the all-in-one default when libvirtd is absent; guests "
+            "stop with the process); test:///default for unit tests."),
+        Opt("virt_type", str, "",
+            "kvm or qemu (software emulation, TCG). Empty: kvm when /dev/kvm is usable, else qemu.",
+            choices=("", "kvm", "qemu")),
+        Opt("cpu_mode", str, "",
+            "Guest CPU: host-passthrough, host-model, custom (cpu_model) or none. Empty: host-model under "
+            "kvm, the emulator's `max` CPU under qemu.", choices=("", "host-passthrough", "host-model", "custom",
+                                                                 "none")),
+        Opt("cpu_model", str, "", "The CPU model when cpu_mode is custom (e.g. Skylake-Server)."),
+        Opt("shutdown_timeout", float, 60.0,
+            "Seconds a stop (or soft reboot) waits for the guest to power off after the ACPI power button, "
+            "before it pulls the plug.", minimum=0),
+        Opt("force_raw_images", bool, True,
+            "Convert cached images to raw once (faster guests, more disk) rather than keep them as uploaded."),
+        Opt("image_cache_max_age", float, 86400.0,
+            "Seconds an image no guest on this host uses stays in the image cache.", minimum=0),
+        Opt("image_cache_max_gb", float, 0.0,
+            "Upper bound of the image cache: beyond it unused images go, least recently used first "
+            "(0: no bound).", minimum=0),
+        Opt("image_cache_interval", float, 2400.0, "Seconds between image cache cleanups (0: never).",
+            minimum=0),
+        Opt("sync_power_state_interval", float, 600.0,
+            "Seconds between checks that every guest's power state matches the database (0: never; libvirt's "
+            "lifecycle events report changes at once anyway).", minimum=0),
+        Opt("vnc_listen", str, "127.0.0.1",
+            "Address guests' VNC and SPICE consoles listen on; the console proxy must reach it."),
+        Opt("console_log_bytes", int, 102400,
+            "How much of the end of a guest's serial log the console output shows at most.", minimum=1024),
+    ),
+    "network": (
+        Opt("enabled", bool, True,
+            "Give servers a fixed IP on this host's flat network (libvirt driver). Off: servers get no NIC."),
+        Opt("label", str, "private", "The network's name, as `addresses` in server bodies shows it."),
+        Opt("fixed_range", str, "203.0.113.0/24",
+            "The flat network's IPv4 subnet. Every server gets an address from it (allocated in the database, "
+            "unique across hosts). The first address is the gateway on every host's bridge. The default is "
+            "TEST-NET-3, a documentation range that clashes with nothing: set your own."),
+        Opt("bridge", str, "ncbr0", "The Linux bridge the guests' taps join on each host."),
+        Opt("dns_servers", list, [], "DNS servers DHCP hands to guests (none by default)."),
+        Opt("nat", bool, True, "Masquerade guests' outbound traffic through this host (iptables)."),
+        Opt("mtu", int, 1500, "MTU of the bridge and the guests' NICs.", minimum=576),
     ),
     "fake": (
         Opt("hosts", int, 1,

@@ -14,7 +14,7 @@ from sqlalchemy import delete, func, select
 from ncloud.daemons.api import schemas, server_query, validation
 from ncloud.daemons.api.errors import Fault
 from ncloud.daemons.api.server_actions import check_not_locked
-from ncloud.daemons.core import instances, quotas, states
+from ncloud.daemons.core import fixed_ips, instances, quotas, states
 from ncloud.daemons.core.config import Config
 from ncloud.daemons.core.db.models import Instance, InstanceTag
 from ncloud.daemons.core.db.session import Database
@@ -185,11 +185,15 @@ class ServerTag(_Base):
 
 
 class ServerIPs(_Base):
-    """GET /servers/{id}/ips[/{network}]: no addresses until ncloud has networking (the libvirt issue)."""
+    """GET /servers/{id}/ips[/{network}]: the server's fixed IPs (core/fixed_ips.py), by network."""
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, server_id: str, network: str | None = None) -> None:
         with self.db.reader() as session:
             self.instance(session, req, server_id, "os_compute_api:ips:" + ("show" if network else "index"))
-        if network is not None:
+            addresses = fixed_ips.addresses(fixed_ips.of_servers(session, [server_id]).get(server_id))
+        if network is None:
+            resp.media = {"addresses": addresses}
+        elif network in addresses:
+            resp.media = {network: addresses[network]}
+        else:
             raise Fault(404, "Instance is not a member of specified network")
-        resp.media = {"addresses": {}}

@@ -51,7 +51,13 @@ class HostResources:
 
 
 class ComputeDriver:
-    """Base class of virt drivers. `instance` arguments are core.instances.to_dict() dicts."""
+    """Base class of virt drivers. `instance` arguments are core.instances.to_dict() dicts.
+
+    A driver that wires guests to the network (`wants_network`) finds the server's fixed IP in
+    `instance["network"]` (core/fixed_ips.network_info, None for no NIC) when it spawns or rebuilds.
+    """
+
+    wants_network = False
 
     def init_host(self, host: str) -> None:
         """Connect to the hypervisor; called once before anything else."""
@@ -171,6 +177,14 @@ class ComputeDriver:
     def unrescue(self, instance: dict) -> None:
         raise NotImplementedError
 
+    def set_lifecycle_listener(self, listener) -> None:
+        """`listener(uuid)` is called when a guest's power state changed on its own (it shut itself
+        down, crashed, ...). Drivers without events rely on the periodic sync alone."""
+
+    def clean_image_cache(self) -> list[str]:
+        """Remove unused images from this host's image cache; the ids removed."""
+        return []
+
     def cache_image(self, image: dict) -> None:
         """Have the image in this host's image cache (aggregate image pre-caching, 2.81)."""
         raise NotImplementedError
@@ -193,10 +207,17 @@ class ComputeDriver:
         return f" {time.strftime('%H:%M:%S')} up {days} days, {hours:2d}:{minutes:02d},  load average: {loads}"
 
 
-def load(name: str, conf, host: str) -> ComputeDriver:
-    """The driver named by `[compute] compute_driver`."""
+def load(name: str, conf, host: str, images) -> ComputeDriver:
+    """The driver named by `[compute] compute_driver`; `images` is the host's ImageClient."""
     if name == "fake":
         from ncloud.daemons.compute.virt.fake import FakeDriver
 
         return FakeDriver(conf, host)
+    if name == "libvirt":
+        try:
+            from ncloud.daemons.compute.virt.libvirt.driver import LibvirtDriver
+        except ImportError as error:
+            raise VirtError(f"compute_driver = libvirt needs libvirt-python ({error}): pip install "
+                            "'ncloud[libvirt]' (Debian: apt-get install libvirt-dev pkg-config first)") from None
+        return LibvirtDriver(conf, host, images)
     raise ValueError(f"unknown compute_driver {name!r}")

@@ -168,6 +168,21 @@ class Instance(Timestamps, Base):
     deleted_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
 
 
+class FixedIP(Base):
+    """A server's address on the flat network ([network] fixed_range), allocated at create and
+    released with the server. The unique key is what makes two servers never share an address,
+    whichever API process allocates it."""
+
+    __tablename__ = "fixed_ips"
+    __table_args__ = (UniqueConstraint("network", "address", name="uq_fixed_ips_network_address"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    network: Mapped[str] = mapped_column(String(255))  # the network's label
+    address: Mapped[str] = mapped_column(String(45))
+    mac: Mapped[str] = mapped_column(String(17))
+    instance_uuid: Mapped[str] = mapped_column(UUID, index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
 class InstanceTag(Base):
     """A user's tag on a server (2.26): at most 50 per server, each up to 60 characters."""
 

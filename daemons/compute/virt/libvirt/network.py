@@ -1,0 +1,170 @@
+"""This host's side of the flat network (what nova-network's FlatDHCP did, in multi-host mode).
+
+Every host has a Linux bridge (`[network] bridge`) holding the network's gateway address (the
+subnet's first address: the same on every host, so a guest keeps its gateway wherever it moves),
+a dnsmasq answering DHCP on it with static leases only (one line per guest of this host, from the
+addresses the database allocated), and NAT for the guests' outbound traffic. libvirt creates
+each guest's tap and joins it to the bridge. A guest's request for 169.254.169.254 leaves through
+the gateway like any other, which is where the metadata service's redirect will hook in.
+
+dnsmasq outlives the compute service (guests renew their leases while it restarts); a restart
+finds it through its pid file, and SIGHUP makes it reread the leases.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+import signal
+import subprocess
+import threading
+from pathlib import Path
+
+from ncloud.daemons.compute.virt.driver import VirtError
+
+LOG = logging.getLogger(__name__)
+LEASE_TIME = "1h"
+
+
+def _run(*command: str, check: bool = True) -> subprocess.CompletedProcess:
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+    except FileNotFoundError:
+        raise VirtError(f"{command[0]} is not installed on this host (the flat network needs iproute2, "
+                        "dnsmasq-base and iptables)") from None
+    if check and done.returncode != 0:
+        raise VirtError(f"`{' '.join(command)}` failed: {done.stderr.strip() or done.stdout.strip()}")
+    return done
+
+
+def gateway(fixed_range: str) -> str:
+    return str(ipaddress.ip_network(fixed_range)[1])
+
+
+class FlatNetwork:
+    def __init__(self, conf, state_dir: Path):
+        network = conf.network
+        self.subnet = ipaddress.ip_network(network.fixed_range)
+        self.gateway = gateway(network.fixed_range)
+        self.bridge = network.bridge
+        self.mtu = network.mtu
+        self.nat = network.nat
+        self.dns = list(network.dns_servers)
+        self.dir = state_dir / "networks"
+        self.hosts_file = self.dir / f"{self.bridge}.hosts"
+        self.pid_file = self.dir / f"{self.bridge}.dnsmasq.pid"
+        self._lock = threading.Lock()
+
+    # -- the host ------------------------------------------------------------------------------
+    def setup(self) -> None:
+        """Bridge, gateway address, forwarding, NAT and dnsmasq; safe to run again (service start)."""
+        if os.geteuid() != 0:
+            raise VirtError("the flat network needs root (a bridge, dnsmasq and iptables): run ncloud-compute as "
+                            "root, or set [network] enabled = false")
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.hosts_file.touch()
+        if _run("ip", "link", "show", self.bridge, check=False).returncode != 0:
+            _run("ip", "link", "add", "name", self.bridge, "type", "bridge")
+            LOG.info("created bridge %s", self.bridge)
+        _run("ip", "link", "set", self.bridge, "mtu", str(self.mtu), "up")
+        address = f"{self.gateway}/{self.subnet.prefixlen}"
+        if address not in _run("ip", "-o", "-4", "addr", "show", "dev", self.bridge).stdout:
+            _run("ip", "addr", "add", address, "dev", self.bridge)
+        Path("/proc/sys/net/ipv4/ip_forward").write_text("1\n")
+        if self.nat:
+            self._nat_rules()
+        self._dnsmasq()
+
+    def _nat_rules(self) -> None:
+        subnet = str(self.subnet)
+        for table, chain, rule in (
+                ("nat", "POSTROUTING", ["-s", subnet, "!", "-d", subnet, "-j", "MASQUERADE"]),
+                ("filter", "FORWARD", ["-i", self.bridge, "-j", "ACCEPT"]),
+                ("filter", "FORWARD", ["-o", self.bridge, "-j", "ACCEPT"])):
+            comment = ["-m", "comment", "--comment", f"ncloud {self.bridge}"]
+            if _run("iptables", "-w", "-t", table, "-C", chain, *rule, *comment, check=False).returncode != 0:
+                _run("iptables", "-w", "-t", table, "-I", chain, *rule, *comment)
+
+    def _dnsmasq_pid(self) -> int | None:
+        try:
+            pid = int(self.pid_file.read_text().strip())
+            if "dnsmasq" in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace"):
+                return pid
+        except (OSError, ValueError):
+            pass
+        return None
+
+    def _strays(self) -> list[int]:
+        """Other dnsmasqs serving this bridge (an earlier state path's): they would answer with
+        leases this host no longer has."""
+        mine, found = self._dnsmasq_pid(), []
+        for proc in Path("/proc").glob("[0-9]*"):
+            try:
+                argv = (proc / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if argv and argv[0].endswith(b"dnsmasq") and f"--interface={self.bridge}".encode() in argv \
+                    and int(proc.name) != mine:
+                found.append(int(proc.name))
+        return found
+
+    def _dnsmasq(self) -> None:
+        for pid in self._strays():
+            LOG.warning("stopping dnsmasq %d: it serves bridge %s from another state path", pid, self.bridge)
+            os.kill(pid, signal.SIGTERM)
+        if self._dnsmasq_pid() is not None:
+            self._reload()
+            return
+        command = ["dnsmasq", "--conf-file=", "--strict-order", "--bind-interfaces", f"--interface={self.bridge}",
+                   "--except-interface=lo", f"--listen-address={self.gateway}", "--port=0",
+                   f"--pid-file={self.pid_file}", f"--dhcp-hostsfile={self.hosts_file}", "--leasefile-ro",
+                   "--dhcp-no-override", "--dhcp-authoritative",
+                   f"--dhcp-range={self.subnet[2]},static,{self.subnet.netmask},{LEASE_TIME}",
+                   f"--dhcp-option=option:router,{self.gateway}", f"--dhcp-option=option:mtu,{self.mtu}"]
+        if self.dns:
+            command.append(f"--dhcp-option=option:dns-server,{','.join(self.dns)}")
+        _run(*command)  # it forks into the background and returns once it listens
+        LOG.info("dnsmasq serves DHCP on %s (pid %s)", self.bridge, self._dnsmasq_pid())
+
+    def _reload(self) -> None:
+        pid = self._dnsmasq_pid()
+        if pid is None:
+            self._dnsmasq()
+        else:
+            os.kill(pid, signal.SIGHUP)
+
+    def stop(self) -> None:
+        """Stop dnsmasq (destroy.yml and tests; a service stop leaves it serving its guests)."""
+        pid = self._dnsmasq_pid()
+        if pid is not None:
+            os.kill(pid, signal.SIGTERM)
+
+    # -- guests --------------------------------------------------------------------------------
+    def leases(self) -> dict[str, str]:
+        """The static leases dnsmasq serves: instance uuid -> line."""
+        entries = {}
+        for line in self.hosts_file.read_text().splitlines() if self.hosts_file.exists() else ():
+            parts = line.split(",")
+            if len(parts) >= 3:
+                entries[parts[2].removeprefix("ncloud-")] = line
+        return entries
+
+    def plug(self, uuid: str, fixed_ip: dict) -> None:
+        """Serve the guest its address: `mac,address,ncloud-<uuid>` in the leases file."""
+        with self._lock:
+            entries = self.leases()
+            entries[uuid] = f"{fixed_ip['mac']},{fixed_ip['address']},ncloud-{uuid}"
+            self._write(entries)
+
+    def unplug(self, uuid: str) -> None:
+        with self._lock:
+            entries = self.leases()
+            if entries.pop(uuid, None) is not None:
+                self._write(entries)
+
+    def _write(self, entries: dict[str, str]) -> None:
+        temporary = self.hosts_file.with_suffix(".tmp")
+        temporary.write_text("".join(f"{line}\n" for line in entries.values()))
+        temporary.replace(self.hosts_file)
+        self._reload()
