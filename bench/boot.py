@@ -157,7 +157,7 @@ class EmbeddedCloud:
         ncloud = Path(sys.executable).parent / "ncloud"
         with open(self.dir / "up.log", "wb") as log:  # the child keeps its own copy
             self.process = subprocess.Popen(
-                [str(ncloud), "up", "--state-dir", str(self.dir), "--port", str(self.port)],
+                [str(ncloud), "up", "--state-dir", str(self.dir), "--port", str(self.port), "--driver", "fake"],
                 env=env, stdout=log, stderr=subprocess.STDOUT)
         self.url = f"http://127.0.0.1:{self.port}/compute/v2.1"
         wait_until(lambda: (self.dir / "clouds.yaml").exists() or self.process.poll() is not None, 60,

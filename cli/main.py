@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from ncloud.cli import config_cmd, db_cmd, identity_cmd, service_cmd, up
+from ncloud.cli import config_cmd, db_cmd, identity_cmd, image_cmd, service_cmd, up
 
 app = typer.Typer(
     name="ncloud",
@@ -19,6 +19,7 @@ app = typer.Typer(
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(db_cmd.app, name="db")
 app.add_typer(identity_cmd.app, name="identity")
+app.add_typer(image_cmd.app, name="image")
 app.add_typer(service_cmd.app, name="service")
 app.command("up", help=up.__doc__)(up.up)
 

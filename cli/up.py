@@ -4,8 +4,12 @@ Everything lives under --state-dir: the SQLite database, the token keys, logs an
 The daemons run in this one process and talk over the embedded message transport, so nothing
 else needs to be installed. Identity is bootstrapped with two users: `admin` (administrator of
 project admin) and `demo` (member of project demo), whose passwords are generated once and kept
-in clouds.yaml (clouds `ncloud` and `ncloud-demo`). Servers run on the fake driver until the
-libvirt driver lands.
+in clouds.yaml (clouds `ncloud` and `ncloud-demo`).
+
+Servers are real QEMU/KVM guests when libvirt-python and QEMU are installed (the libvirt driver,
+through libvirtd if it runs, else QEMU embedded in this process): the tiny guest image is built
+from Debian packages and uploaded as `ncloud-tiny`. Without them servers are simulated (the fake
+driver), and `up` says why.
 """
 
 from __future__ import annotations
@@ -87,6 +91,49 @@ def _write_clouds_yaml(path: Path, identity_url: str, passwords: dict[str, str])
                     + yaml.safe_dump({"clouds": clouds}, sort_keys=False))
 
 
+TINY_IMAGE_NAME = "ncloud-tiny"
+
+
+def libvirt_missing() -> str | None:
+    """Why real guests cannot run here (None: they can)."""
+    import shutil
+
+    try:
+        import libvirt  # noqa: F401
+    except ImportError:
+        return "libvirt-python is not installed (pip install 'ncloud[libvirt]', after apt-get install libvirt-dev)"
+    if not shutil.which("qemu-system-x86_64"):
+        return "QEMU is not installed (apt-get install qemu-system-x86 qemu-utils libvirt-daemon-driver-qemu)"
+    if not shutil.which("qemu-img"):
+        return "qemu-img is not installed (apt-get install qemu-utils)"
+    return None
+
+
+def libvirt_options(state_dir: Path, conf) -> dict:
+    """The all-in-one's libvirt settings: libvirtd when it runs, else QEMU inside this process;
+    the flat network when root can make it."""
+    import os
+
+    options: dict = {"compute": {"compute_driver": "libvirt"}}
+    if conf.source("libvirt", "uri") == "default" and not Path("/run/libvirt/libvirt-sock").exists():
+        options["libvirt"] = {"uri": f"qemu:///embed?root={state_dir / 'libvirt'}"}
+    if os.geteuid() != 0 and conf.source("network", "enabled") == "default":
+        options["network"] = {"enabled": False}
+    return options
+
+
+def _marker(compute_url: str, token: str, uuid: str, marker: str, timeout: float = 120) -> float | None:
+    """Seconds until the server's console shows `marker` (None: not within timeout)."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        output = _request("POST", f"{compute_url}/servers/{uuid}/action", token,
+                          {"os-getConsoleOutput": {"length": 100}}).get("output", "")
+        if marker in output:
+            return time.monotonic() - started
+        time.sleep(0.5)
+    return None
+
+
 def _boot(compute_url: str, token: str, name: str, flavor: str, image_id: str, timeout: float = 120) -> dict:
     server = _request("POST", f"{compute_url}/servers", token,
                       {"server": {"name": name, "flavorRef": flavor, "imageRef": image_id}})["server"]
@@ -97,6 +144,32 @@ def _boot(compute_url: str, token: str, name: str, flavor: str, image_id: str, t
             return found
         time.sleep(0.2)
     raise TimeoutError(f"server {server['id']} not ACTIVE after {timeout}s")
+
+
+def _delete(compute_url: str, token: str, uuid: str, timeout: float = 120) -> None:
+    _request("DELETE", f"{compute_url}/servers/{uuid}", token)
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            _request("GET", f"{compute_url}/servers/{uuid}", token)
+        except urllib.error.HTTPError as error:
+            if error.code == 404:
+                return
+            raise
+        time.sleep(0.3)
+
+
+def _existing_image(image_url: str, token: str, name: str) -> str | None:
+    """The id of an active image of that name (an earlier `up` in the same state folder uploaded it)."""
+    found = _request("GET", f"{image_url}/v2/images?name={name}&status=active", token).get("images") or []
+    return found[0]["id"] if found else None
+
+
+def _driver_line(conf) -> str:
+    if conf.compute.compute_driver == "fake":
+        return "simulated (fake driver)"
+    network = f"network {conf.network.label} {conf.network.fixed_range}" if conf.network.enabled else "no network"
+    return f"QEMU guests (libvirt driver, {conf.libvirt.uri}); {network}"
 
 
 def up(
@@ -110,11 +183,15 @@ def up(
     exit_after_boot: bool = typer.Option(False, "--exit-after-boot",
                                          help="With --boot-server: stop the cloud once the server is ACTIVE "
                                               "(exit 1 if it is not)."),
+    driver: str = typer.Option("auto", "--driver", help="Where servers run: libvirt (real QEMU/KVM guests), fake "
+                               "(simulated) or auto (libvirt when libvirt-python and QEMU are installed).",
+                               case_sensitive=False),
     config_file: Path | None = ConfigFile,
 ) -> None:
     from rich.console import Console
 
     from ncloud.daemons.allinone import AllInOne
+    from ncloud.daemons.compute.virt.driver import VirtError
     from ncloud.daemons.core import config, log
     from ncloud.daemons.core.identity import bootstrap as identity_bootstrap
     from ncloud.daemons.core.identity import keys
@@ -128,12 +205,40 @@ def up(
     clouds_yaml = state_dir / "clouds.yaml"
     passwords = _passwords(clouds_yaml, base.identity.admin_password)
     public = base.identity.public_url or f"http://{'127.0.0.1' if bind_host in ('0.0.0.0', '') else bind_host}:{port}"
+    overrides = {
+        "DEFAULT": {"state_path": str(state_dir),
+                    "log_file": base.default.log_file or str(state_dir / "logs" / "ncloud.log")},
+        "api": {"bind_host": bind_host, "bind_port": port},
+        "identity": {"admin_password": passwords["admin"], "public_url": public}}
+    if driver not in ("auto", "libvirt", "fake"):
+        typer.secho(f"error: --driver must be auto, libvirt or fake, not {driver!r}", fg="red", err=True)
+        raise typer.Exit(2)
+    if driver == "auto" and base.source("compute", "compute_driver") != "default":
+        driver = base.compute.compute_driver  # the configuration said
+    tiny_image = None
+    if driver in ("auto", "libvirt"):
+        why_not = libvirt_missing()
+        if why_not is None:
+            from ncloud.cli import tiny_image as builder
+
+            try:
+                with console.status("building the tiny guest image from Debian packages..."):
+                    tiny_image = builder.build(state_dir / "images-built" / "ncloud-tiny.qcow2",
+                                               state_dir / "images-built" / "packages")
+            except builder.BuildError as error:
+                why_not = f"the tiny guest image could not be built: {error}"
+        if why_not is None:
+            for section, values in libvirt_options(state_dir, base).items():
+                overrides.setdefault(section, {}).update(values)
+        elif driver == "libvirt":
+            typer.secho(f"error: --driver libvirt: {why_not}", fg="red", err=True)
+            raise typer.Exit(1)
+        else:
+            console.print(f"[yellow]servers will be simulated (fake driver):[/] {why_not}", soft_wrap=True)
+    if tiny_image is None:
+        overrides.setdefault("compute", {})["compute_driver"] = "fake"
     try:
-        conf = config.load(config_file, overrides={
-            "DEFAULT": {"state_path": str(state_dir),
-                        "log_file": base.default.log_file or str(state_dir / "logs" / "ncloud.log")},
-            "api": {"bind_host": bind_host, "bind_port": port},
-            "identity": {"admin_password": passwords["admin"], "public_url": public}})
+        conf = config.load(config_file, overrides=overrides)
     except config.ConfigError as error:
         typer.secho(f"error: {error}", fg="red", err=True)
         raise typer.Exit(2) from None
@@ -147,6 +252,10 @@ def up(
         identity_bootstrap.ensure_user(cloud.db, "demo", passwords["demo"], "demo")
         try:
             cloud.start()
+        except VirtError as error:  # the hypervisor or the host's network could not be set up
+            cloud.stop()
+            typer.secho(f"error: the compute host could not start: {error}", fg="red", err=True)
+            raise typer.Exit(1) from None
         except OSError as error:  # the port is taken, most likely
             cloud.stop()
             typer.secho(f"error: cannot serve the API on {bind_host}:{port}: {error.strerror or error}. "
@@ -162,14 +271,23 @@ def up(
             raise typer.Exit(1) from None
     settle_memory()
     identity_url = f"{public}/identity/v3"
-    _write_clouds_yaml(clouds_yaml, identity_url, passwords)
+    image_id, image_name = cloud.defaults["image_id"], cloud.defaults["image_name"]
+    if tiny_image is not None:
+        from ncloud.cli import tiny_image as builder
+
+        admin = token_for(identity_url, "admin", passwords["admin"], "admin")
+        image_name = TINY_IMAGE_NAME
+        image_id = _existing_image(f"{root}/image", admin, TINY_IMAGE_NAME) or builder.upload(
+            f"{root}/image", admin, tiny_image, TINY_IMAGE_NAME)
+    _write_clouds_yaml(clouds_yaml, identity_url, passwords)  # last: its presence says the cloud is ready
     console.print(f"[bold green]ncloud is up[/] (state in {state_dir}, log {conf.default.log_file})")
     console.print(f"  Compute API  {compute_url}")
     console.print(f"  Identity     {identity_url}")
     console.print(f"  clouds.yaml  {clouds_yaml}: clouds 'ncloud' (user admin, administrator) and 'ncloud-demo' "
                   "(user demo, member of project demo), passwords inside", soft_wrap=True)
-    console.print(f"  flavors      {', '.join(cloud.defaults['flavors'])};  image "
-                  f"{cloud.defaults['image_name']} ({cloud.defaults['image_id']})", soft_wrap=True)
+    console.print(f"  servers      {_driver_line(conf)}", soft_wrap=True)
+    console.print(f"  flavors      {', '.join(cloud.defaults['flavors'])};  image {image_name} ({image_id})",
+                  soft_wrap=True)
     console.print(f"  try:         OS_CLIENT_CONFIG_FILE={clouds_yaml} openstack --os-cloud ncloud-demo server list",
                   soft_wrap=True)
     status_ok = True
@@ -178,14 +296,29 @@ def up(
             with console.status(f"booting server {boot_server}..."):
                 started = time.monotonic()
                 token = token_for(identity_url, "demo", passwords["demo"], "demo")
-                server = _boot(compute_url, token, boot_server, "1", cloud.defaults["image_id"])
+                server = _boot(compute_url, token, boot_server, "1", image_id)
             status_ok = server["status"] == "ACTIVE"
             colour = "green" if status_ok else "red"
             console.print(f"  server       {server['name']} {server['id']} [{colour}]{server['status']}[/] "
                           f"in {time.monotonic() - started:.2f}s (user demo, project demo)", soft_wrap=True)
             if not status_ok:
                 console.print(f"  fault        {server.get('fault', {}).get('message')}")
-        if not (boot_server and exit_after_boot):
+            elif tiny_image is not None:
+                from ncloud.cli.tiny_image import MARKER
+
+                with console.status(f"waiting for {boot_server} to print {MARKER!r} on its console..."):
+                    seconds = _marker(compute_url, token, server["id"], MARKER)
+                status_ok = seconds is not None
+                addresses = ", ".join(a["addr"] for net in server.get("addresses", {}).values() for a in net)
+                booted = (f"[green]booted[/] in {time.monotonic() - started:.1f}s" if status_ok
+                          else "[red]no boot marker on its console[/]")
+                console.print(f"  guest        {booted}{'; address ' + addresses if addresses else ''}",
+                              soft_wrap=True)
+        if boot_server and exit_after_boot:
+            if tiny_image is not None:  # a real guest: a smoke run leaves nothing running behind it
+                with console.status(f"deleting {boot_server}..."):
+                    _delete(compute_url, token, server["id"])
+        else:
             console.print("Press Ctrl-C to stop.")
             wait_for_signal(stop)
     finally:

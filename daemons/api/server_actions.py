@@ -164,8 +164,10 @@ def unlock(db: Database, ctx: RequestContext, uuid: str) -> None:
 def console_output(db: Database, compute: ComputeAPI, ctx: RequestContext, uuid: str, length: int | None) -> str:
     with db.reader() as session:
         instance = server_query.authorized(session, ctx, uuid, "os_compute_api:os-console-output")
-        if instance.vm_state not in (states.ACTIVE, states.ERROR, states.PAUSED, states.SUSPENDED, states.STOPPED,
-                                     states.RESCUED) or not instance.host:
+        # As Nova: any server that has a host, but not while it is deleted or live-migrating away.
+        if instance.task_state in (states.DELETING, states.MIGRATING):
+            raise invalid_state("get_console_output", uuid, "task_state", instance.task_state)
+        if not instance.host or instance.vm_state in (states.SHELVED_OFFLOADED, states.BUILDING):
             raise invalid_state("get_console_output", uuid, "vm_state", instance.vm_state)
         host, payload = instance.host, instances.to_dict(instance)
     try:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import queue
 import threading
+import time
 import traceback
 import uuid as uuidlib
 from collections.abc import Iterator
@@ -267,18 +269,7 @@ class ComputeManager(Moves, Snapshots):
                 # the build taken back, not still `spawning` here as if it had just started it.
                 self.conductor.build_failed(ctx, uuid, self.host, reason, wait=True)
             else:
-                try:
-                    power_state = self.driver.get_info(instance).power_state if uuid in present else states.SHUTDOWN
-                except InstanceNotOnHost:
-                    power_state = states.SHUTDOWN
-                updates = {"power_state": power_state}
-                if task_state is not None:
-                    updates["task_state"] = None
-                if power_state == states.SHUTDOWN and instance["vm_state"] == states.ACTIVE:
-                    LOG.warning("%s is active in the database but not running on %s: marking it stopped",
-                                uuid, self.host)
-                    updates["vm_state"] = states.STOPPED
-                self.conductor.instance_update(ctx, uuid, updates, expected={"host": self.host})
+                self._sync_power_state(ctx, instance, present, idle_only=False)
             present.discard(uuid)
         for migration in self.conductor.evacuated_from(ctx, self.host):
             # Evacuated while this host was down: its old guest must not run next to the new one,
@@ -288,7 +279,10 @@ class ComputeManager(Moves, Snapshots):
             self._destroy_quietly({"uuid": migration["instance_uuid"]})
             self.conductor.evacuation_cleaned(ctx, migration["uuid"])
             present.discard(migration["instance_uuid"])
-        for stray in present:
+        self._handle_strays(present)
+
+    def _handle_strays(self, strays: set[str]) -> None:
+        for stray in strays:
             # Deleted while this host was down or its delete timed out (see the reconciler), or
             # moved away: nobody owns it any more, and its resources are no longer accounted for.
             if self.conf.compute.running_deleted_instance_action == "reap":
@@ -297,3 +291,63 @@ class ComputeManager(Moves, Snapshots):
                 self._destroy_quietly({"uuid": stray})
             else:
                 LOG.warning("instance %s is on %s but the database does not place it here", stray, self.host)
+
+    # -- power states ------------------------------------------------------------------------
+    def _sync_power_state(self, ctx: RequestContext, instance: dict, present: set[str], idle_only: bool = True) -> None:
+        """Record the guest's power state as the hypervisor has it. A guest that shut itself down (or
+        crashed) while ACTIVE becomes STOPPED, as Nova's sync makes it. `idle_only`: leave servers
+        with a task under way alone (the task will set the state); at start nothing is under way."""
+        uuid = instance["uuid"]
+        try:
+            power_state = self.driver.get_info(instance).power_state if uuid in present else states.SHUTDOWN
+        except InstanceNotOnHost:
+            power_state = states.SHUTDOWN
+        updates = {"power_state": power_state}
+        expected = {"host": self.host, "vm_state": instance["vm_state"]}
+        if idle_only:
+            expected["task_state"] = None
+        elif instance["task_state"] is not None:
+            updates["task_state"] = None
+        if power_state in (states.SHUTDOWN, states.CRASHED) and instance["vm_state"] == states.ACTIVE:
+            LOG.warning("%s is active in the database but not running on %s: marking it stopped", uuid, self.host)
+            updates["vm_state"] = states.STOPPED
+        if power_state == instance["power_state"] and len(updates) == 1:
+            return
+        self.conductor.instance_update(ctx, uuid, updates, expected=expected)
+
+    def sync_power_states(self, only: set[str] | None = None) -> None:
+        """Periodic (and on lifecycle events, `only` those guests): the database's power states
+        follow the hypervisor's; guests nobody owns are reaped or reported."""
+        ctx = admin_context()
+        present = set(self.driver.list_instances())
+        known = set()
+        for instance in self.conductor.instances_on_host(ctx, self.host):
+            known.add(instance["uuid"])
+            if instance["task_state"] is None and (only is None or instance["uuid"] in only):
+                self._sync_power_state(ctx, instance, present)
+        if only is None:
+            self._handle_strays(present - known - self._moving_here(ctx))
+
+    def _moving_here(self, ctx: RequestContext) -> set[str]:
+        """Guests arriving or leaving in a move the database still places on the other host."""
+        return {migration["instance_uuid"] for migration in self.conductor.migrations_in_progress(ctx, self.host)}
+
+    def start_lifecycle_events(self) -> None:
+        """Guests' power changes reported by the driver are synced at once, off the driver's event
+        thread, a second later: a burst (a reboot's stop and start) is handled once, and the state
+        read then is the settled one, not the event's."""
+        events: queue.Queue[str] = queue.Queue()
+
+        def handle() -> None:
+            while True:
+                uuids = {events.get()}
+                time.sleep(1.0)
+                while not events.empty():
+                    uuids.add(events.get_nowait())
+                try:
+                    self.sync_power_states(only=uuids)
+                except Exception:
+                    LOG.exception("syncing the power state of %s after a lifecycle event failed", ", ".join(uuids))
+
+        threading.Thread(target=handle, name=f"lifecycle-{self.host}", daemon=True).start()
+        self.driver.set_lifecycle_listener(events.put)

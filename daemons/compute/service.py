@@ -30,6 +30,12 @@ class ComputeService(Service):
         self.manager = ComputeManager(conf, self.host, self.driver, self.conductor, images)
         self.periodics.append(Periodic("report-resources", conf.compute.resource_report_interval,
                                        self.manager.report_resources))
+        if conf.compute.sync_power_state_interval:
+            self.periodics.append(Periodic("sync-power-states", conf.compute.sync_power_state_interval,
+                                           self.manager.sync_power_states))
+        if conf.compute.compute_driver == "libvirt" and conf.libvirt.image_cache_interval:
+            self.periodics.append(Periodic("clean-image-cache", conf.libvirt.image_cache_interval,
+                                           self.driver.clean_image_cache))
 
     def endpoint(self) -> object:
         return self.manager
@@ -49,6 +55,7 @@ class ComputeService(Service):
 
     def on_start(self) -> None:
         self.manager.reconcile()
+        self.manager.start_lifecycle_events()
 
     def report_alive(self) -> None:
         self.conductor.service_heartbeat(admin_context(), self.host, self.binary)

@@ -70,7 +70,10 @@ class ConductorManager(MoveTasks, Shelving):
             destinations = self.scheduler.select_destinations(ctx, specs[order[0]], order)
         except exception.NoValidHost as error:
             for uuid in order:
-                self._fail_build(ctx, uuid, str(error), code=500)
+                # A reschedule that found no other host: the failure that started it is the news.
+                last = (specs[uuid].get("retry") or {}).get("last_error")
+                message = f"Build failed on {last}. No other host could take it: {error}" if last else str(error)
+                self._fail_build(ctx, uuid, message, code=500)
             return
         except (exception.MessagingTimeout, exception.MessagingUnavailable) as error:
             for uuid in order:
@@ -164,6 +167,7 @@ class ConductorManager(MoveTasks, Shelving):
             retry = dict(spec.get("retry") or {"num_attempts": 0, "hosts": []})
             retry["num_attempts"] = retry.get("num_attempts", 0) + 1
             retry["hosts"] = [*retry.get("hosts", []), host]
+            retry["last_error"] = f"{host}: {reason}"
             exhausted = retry["num_attempts"] >= max_attempts
             # Still building there? Checked again, as the first write: the look above was another
             # transaction, and the build may have ended meanwhile (then nothing is written here).

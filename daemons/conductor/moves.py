@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 
 from ncloud.daemons.core import exception, instances, migrations, placement, states
 from ncloud.daemons.core.context import RequestContext
@@ -285,6 +285,15 @@ class MoveTasks:
             rows = session.scalars(select(Migration).where(
                 Migration.source_compute == host, Migration.migration_type == migrations.EVACUATION,
                 Migration.status == "done")).all()
+            return [migrations.to_dict(row) for row in rows]
+
+    def migrations_in_progress(self, ctx: RequestContext, host: str) -> list[dict]:
+        """Moves from or to `host` not yet over: their guests may be on it while the database
+        places them elsewhere (the power sync must not take them for strays)."""
+        with self.db.reader() as session:
+            rows = session.scalars(select(Migration).where(
+                or_(Migration.source_compute == host, Migration.dest_compute == host),
+                Migration.status.not_in(migrations.FINAL))).all()
             return [migrations.to_dict(row) for row in rows]
 
     def evacuation_cleaned(self, ctx: RequestContext, migration_uuid: str) -> None:

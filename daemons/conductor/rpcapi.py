@@ -92,6 +92,9 @@ class ConductorAPI:
     def evacuated_from(self, ctx: RequestContext, host: str) -> list[dict]:
         return self.client.call(ctx, "evacuated_from", retries=RETRIES, host=host)
 
+    def migrations_in_progress(self, ctx: RequestContext, host: str) -> list[dict]:
+        return self.client.call(ctx, "migrations_in_progress", retries=RETRIES, host=host)
+
     def evacuation_cleaned(self, ctx: RequestContext, migration_uuid: str) -> None:
         self.client.call(ctx, "evacuation_cleaned", retries=RETRIES, migration_uuid=migration_uuid)
 

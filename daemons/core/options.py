@@ -217,6 +217,10 @@ SECTIONS: dict[str, tuple[Opt, ...]] = {
         Opt("ram_allocation_ratio", float, 1.0, "Overcommit of RAM.", minimum=0.0001),
         Opt("disk_allocation_ratio", float, 1.0, "Overcommit of disk.", minimum=0.0001),
         Opt("resource_report_interval", float, 60.0, "Seconds between inventory reports.", minimum=0.1),
+        Opt("sync_power_state_interval", float, 600.0,
+            "Seconds between checks that every guest's power state matches the database, and that no guest "
+            "runs here that the database does not place here (0: never; the libvirt driver's lifecycle events "
+            "report a guest's own changes at once anyway).", minimum=0),
         Opt("running_deleted_instance_action", str, "reap",
             "What a compute does at start with guests it runs that the database does not place on it "
             "(deleted while the host was down): reap (destroy them) or log.", choices=("reap", "log")),
@@ -246,9 +250,6 @@ SECTIONS: dict[str, tuple[Opt, ...]] = {
             "(0: no bound).", minimum=0),
         Opt("image_cache_interval", float, 2400.0, "Seconds between image cache cleanups (0: never).",
             minimum=0),
-        Opt("sync_power_state_interval", float, 600.0,
-            "Seconds between checks that every guest's power state matches the database (0: never; libvirt's "
-            "lifecycle events report changes at once anyway).", minimum=0),
         Opt("vnc_listen", str, "127.0.0.1",
             "Address guests' VNC and SPICE consoles listen on; the console proxy must reach it."),
         Opt("console_log_bytes", int, 102400,
@@ -258,11 +259,16 @@ SECTIONS: dict[str, tuple[Opt, ...]] = {
         Opt("enabled", bool, True,
             "Give servers a fixed IP on this host's flat network (libvirt driver). Off: servers get no NIC."),
         Opt("label", str, "private", "The network's name, as `addresses` in server bodies shows it."),
-        Opt("fixed_range", str, "203.0.113.0/24",
+        Opt("fixed_range", str, "198.18.0.0/16",
             "The flat network's IPv4 subnet. Every server gets an address from it (allocated in the database, "
-            "unique across hosts). The first address is the gateway on every host's bridge. The default is "
-            "TEST-NET-3, a documentation range that clashes with nothing: set your own."),
+            "unique across hosts). The first address is the gateway on every host's bridge. The default, "
+            "198.18.0.0/16, is reserved for network testing (RFC 2544) and clashes with nothing routed: set your "
+            "own. A range that overlaps one of this host's routes is refused at start.",
+            pattern=r"^\d{1,3}(\.\d{1,3}){3}/\d{1,2}$"),
         Opt("bridge", str, "ncbr0", "The Linux bridge the guests' taps join on each host."),
+        Opt("dhcp_dir", str, "/run/ncloud/networks",
+            "Where dnsmasq's leases file, pid file and log live. dnsmasq drops to user nobody, which must be able "
+            "to read it; the leases are rewritten from the guests' folders at every start of the compute service."),
         Opt("dns_servers", list, [], "DNS servers DHCP hands to guests (none by default)."),
         Opt("nat", bool, True, "Masquerade guests' outbound traffic through this host (iptables)."),
         Opt("mtu", int, 1500, "MTU of the bridge and the guests' NICs.", minimum=576),

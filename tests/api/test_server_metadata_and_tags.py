@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 import pytest
 
-from tests.api.conftest import ADMIN, BOB, COMPUTE_HOST, place
+from tests.api.conftest import ADMIN, BOB, COMPUTE_HOST, IMAGE_ID, place
 from tests.api.tempest_schemas import conforms
 
 pytestmark = pytest.mark.usefixtures("seeded")
@@ -98,8 +100,24 @@ def test_tags_are_validated_and_limited_to_fifty(api, active):
     assert api.put(f"/servers/{active}/tags/x", version="2.26", token=BOB).status_code == 404
 
 
-def test_ips_are_empty_until_there_is_networking(api, active):
+def test_ips_show_the_fixed_ip_the_server_got_at_create_by_network(api, active):
     listed = api.get(f"/servers/{active}/ips")
     conforms(listed, "2.1", "servers", "list_addresses")
-    assert listed.json == {"addresses": {}}
-    assert api.get(f"/servers/{active}/ips/private").status_code == 404
+    [address] = listed.json["addresses"]["private"]
+    assert ipaddress.ip_address(address["addr"]) in ipaddress.ip_network("198.18.0.0/16")
+    assert address["version"] == 4 and address["OS-EXT-IPS:type"] == "fixed"
+    assert address["OS-EXT-IPS-MAC:mac_addr"].startswith("fa:16:3e:")
+    one = api.get(f"/servers/{active}/ips/private")
+    conforms(one, "2.1", "servers", "list_addresses_by_network")
+    assert one.json == {"private": [address]}
+    assert api.get(f"/servers/{active}/ips/public").status_code == 404
+    assert api.get(f"/servers/{active}").json["server"]["addresses"] == {"private": [address]}
+
+
+def test_a_server_created_with_networks_none_has_no_address(api):
+    created = api.post("/servers", version="2.37", json={"server": {
+        "name": "vm", "flavorRef": "1", "imageRef": IMAGE_ID, "networks": "none"}})
+    assert created.status_code == 202, created.text
+    uuid = created.json["server"]["id"]
+    assert api.get(f"/servers/{uuid}/ips").json == {"addresses": {}}
+    assert api.get(f"/servers/{uuid}/ips/private").status_code == 404

@@ -1,5 +1,6 @@
 """`ncloud up`: the all-in-one cloud of the README, on the embedded defaults."""
 
+import re
 import signal
 import subprocess
 import sys
@@ -16,20 +17,36 @@ from tests.servers import _pdeathsig
 NCLOUD = str(Path(sys.executable).parent / "ncloud")
 
 
-def test_readme_command_boots_a_server_to_active_and_exits(tmp_path):
+def test_readme_command_boots_a_real_guest_and_exits_leaving_nothing_running(tmp_path):
+    """The README's first command, with libvirt and QEMU installed (as CI installs them): the tiny
+    image is built and uploaded, the server is a QEMU guest that boots to its marker and takes its
+    address by DHCP, and the smoke run deletes it before it stops."""
     result = subprocess.run([NCLOUD, "up", "--state-dir", str(tmp_path / "state"), "--port", str(free_port()),
-                             "--boot-server", "demo", "--exit-after-boot"], capture_output=True, text=True, timeout=120)
+                             "--boot-server", "demo", "--exit-after-boot"], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "ncloud is up" in result.stdout
     assert "clouds 'ncloud' (user admin, administrator) and 'ncloud-demo'" in result.stdout
+    assert "QEMU guests (libvirt driver" in result.stdout
+    assert "image ncloud-tiny (" in result.stdout
     assert "ACTIVE" in result.stdout and "(user demo, project demo)" in result.stdout
+    assert re.search(r"guest +booted in [0-9.]+s; address 198\.18\.", result.stdout), result.stdout
     assert "ncloud stopped." in result.stdout
     assert (tmp_path / "state" / "ncloud.db").exists()
+    assert not [path for path in (tmp_path / "state" / "instances").iterdir() if path.name != "_base"]
+
+
+def test_up_without_libvirt_simulates_servers_and_says_so(tmp_path):
+    result = subprocess.run([NCLOUD, "up", "--state-dir", str(tmp_path / "state"), "--port", str(free_port()),
+                             "--driver", "fake", "--boot-server", "demo", "--exit-after-boot"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "servers      simulated (fake driver)" in result.stdout
+    assert "image ncloud-demo (" in result.stdout and "ACTIVE" in result.stdout
 
 
 def test_up_serves_until_ctrl_c_writes_clouds_yaml_and_keeps_state(tmp_path):
     state, port = tmp_path / "state", free_port()
-    process = subprocess.Popen([NCLOUD, "up", "--state-dir", str(state), "--port", str(port)],
+    process = subprocess.Popen([NCLOUD, "up", "--state-dir", str(state), "--port", str(port), "--driver", "fake"],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                preexec_fn=_pdeathsig(signal.SIGKILL))
     try:
@@ -68,8 +85,8 @@ def test_a_second_start_keeps_the_passwords_of_clouds_yaml(tmp_path):
     state = tmp_path / "state"
     for _ in range(2):
         result = subprocess.run([NCLOUD, "up", "--state-dir", str(state), "--port", str(free_port()),
-                                 "--boot-server", "again", "--exit-after-boot"], capture_output=True, text=True,
-                                timeout=120)
+                                 "--driver", "fake", "--boot-server", "again", "--exit-after-boot"],
+                                capture_output=True, text=True, timeout=120)
         assert result.returncode == 0, result.stdout + result.stderr
         passwords = [cloud["auth"]["password"]
                      for cloud in yaml.safe_load((state / "clouds.yaml").read_text())["clouds"].values()]
@@ -85,7 +102,8 @@ def test_up_on_a_taken_port_says_so_and_exits_1(tmp_path):
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = subprocess.run([NCLOUD, "up", "--state-dir", str(tmp_path / "state"), "--port", str(port)],
+        result = subprocess.run([NCLOUD, "up", "--state-dir", str(tmp_path / "state"), "--port", str(port),
+                                 "--driver", "fake"],
                                 capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
     assert f"error: cannot serve the API on 127.0.0.1:{port}" in result.stderr

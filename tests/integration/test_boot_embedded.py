@@ -105,6 +105,20 @@ def test_failed_spawn_is_rescheduled_to_another_host(tmp_path):
         cloud.stop()
 
 
+def test_a_reschedule_that_finds_no_other_host_reports_the_failure_that_started_it(tmp_path):
+    cloud = make_cloud(tmp_path, {"host": "solo"}, hosts=1, fail_spawn_hosts=["solo"])
+    try:
+        with client(cloud) as api:
+            uuid = boot(api, "alone")
+            server = wait_settled(api, [uuid])[uuid]
+            assert server["status"] == "ERROR"
+            message = server["fault"]["message"]
+            assert message.startswith("Build failed on solo: simulated spawn failure on host solo. "
+                                      "No other host could take it: No valid host was found.")
+    finally:
+        cloud.stop()
+
+
 def test_every_host_failing_ends_in_error_after_max_attempts_with_last_reason(tmp_path):
     cloud = make_cloud(tmp_path, fail_spawn_hosts=["aio", "aio-2", "aio-3"])
     try:

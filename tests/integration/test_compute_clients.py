@@ -33,10 +33,11 @@ def cloud(tmp_path_factory):
 
 
 @contextlib.contextmanager
-def up(state: Path, **options: str):
-    """`ncloud up` running in `state`, with `options` as NCLOUD_* variables."""
+def up(state: Path, driver: str = "fake", **options: str):
+    """`ncloud up --driver DRIVER` running in `state`, with `options` as NCLOUD_* variables."""
     with open(state / "up.log", "wb") as log:
-        process = subprocess.Popen([str(BIN / "ncloud"), "up", "--state-dir", str(state), "--port", str(free_port())],
+        process = subprocess.Popen([str(BIN / "ncloud"), "up", "--state-dir", str(state), "--port", str(free_port()),
+                                    "--driver", driver],
                                    stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **options})
     try:
         wait_until(lambda: (state / "clouds.yaml").exists() or process.poll() is not None, 90, what="ncloud up")

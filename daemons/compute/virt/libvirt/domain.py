@@ -120,13 +120,13 @@ def render(guest: GuestConfig) -> str:
 
 
 def owner_host(metadata_xml: str) -> str | None:
-    """The ncloud host named in a domain's metadata element."""
+    """The ncloud host named in a domain's metadata element, as libvirt returns it (the element
+    of our namespace, without its prefix)."""
     try:
         element = ET.fromstring(metadata_xml)
     except ET.ParseError:
-        return None
-    host = element.find(f"{{{NAMESPACE}}}host")
-    return host.text if host is not None else None
+        return None  # none at all: not an ncloud guest
+    return element.findtext("host")
 
 
 def graphics(live_xml: str, kind: str) -> tuple[str, int] | None:

@@ -13,21 +13,20 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import libvirt
 
 from ncloud.daemons.compute.virt.driver import ComputeDriver, InstanceInfo, InstanceNotOnHost, VirtError
 from ncloud.daemons.compute.virt.libvirt import disks, domain, host, qemu_img
 from ncloud.daemons.compute.virt.libvirt.connection import Connection
+from ncloud.daemons.compute.virt.libvirt.host import UNDEFINE_FLAGS
 from ncloud.daemons.compute.virt.libvirt.imagecache import ImageCache
+from ncloud.daemons.compute.virt.libvirt.migration import ColdMigrations
 from ncloud.daemons.compute.virt.libvirt.network import FlatNetwork
 from ncloud.daemons.core.image_client import ImageClient
 
 LOG = logging.getLogger(__name__)
 CHUNK = 1024 * 1024
-UNDEFINE_FLAGS = (libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE | libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA
-                  | libvirt.VIR_DOMAIN_UNDEFINE_NVRAM)
 CONSOLE_KINDS = {"novnc": "vnc", "spice-html5": "spice"}
 
 
@@ -35,7 +34,7 @@ def _error(what: str, error: libvirt.libvirtError) -> VirtError:
     return VirtError(f"{what}: {error.get_error_message()}")
 
 
-class LibvirtDriver(ComputeDriver):
+class LibvirtDriver(ColdMigrations, ComputeDriver):
     wants_network = True
 
     def __init__(self, conf, host_name: str, images: ImageClient):
@@ -45,7 +44,7 @@ class LibvirtDriver(ComputeDriver):
         self.cache = ImageCache(self.instances_dir / "_base", images, conf.libvirt.force_raw_images)
         self.virt_type = domain.virt_type(conf.libvirt.virt_type)
         self.connection = Connection(conf.libvirt.uri, on_lifecycle=self._lifecycle_event)
-        self.network = FlatNetwork(conf, Path(conf.default.state_path)) if conf.network.enabled else None
+        self.network = FlatNetwork(conf) if conf.network.enabled else None
         self._spice: bool | None = None
         self._listener: Callable[[str], None] | None = None
         self._started = time.time()
@@ -56,7 +55,7 @@ class LibvirtDriver(ComputeDriver):
         conn = self.connection.get()
         self.instances_dir.mkdir(parents=True, exist_ok=True)
         if self.network is not None:
-            self.network.setup()
+            self.network.setup(self._leases())
         LOG.info("libvirt driver on %s: %s, virt_type %s, instances in %s", self.host, self.connection.uri,
                  self.virt_type, self.instances_dir)
         if self.virt_type == "qemu":
@@ -83,17 +82,27 @@ class LibvirtDriver(ComputeDriver):
         if self._listener is not None:
             self._listener(uuid)
 
+    def _leases(self) -> dict[str, dict]:
+        """The fixed IPs of this host's guests, from their folders: what dnsmasq must serve."""
+        leases = {}
+        for uuid in self.list_instances():
+            network = disks.InstanceDir(self.instances_dir, uuid).state().get("network")
+            if network:
+                leases[uuid] = network
+        return leases
+
     def list_instances(self) -> list[str]:
         """The guests of this host: the domains whose metadata names it (a libvirtd may be shared)."""
-        found = []
-        for dom in self.connection.get().listAllDomains(0):
-            try:
-                owner = domain.owner_host(dom.metadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, domain.NAMESPACE, 0))
-            except libvirt.libvirtError:
-                continue  # not one of ncloud's
-            if owner == self.host:
-                found.append(dom.UUIDString())
-        return found
+        return [dom.UUIDString() for dom in self.connection.get().listAllDomains(0)
+                if domain.owner_host(self._metadata(dom)) == self.host]
+
+    @staticmethod
+    def _metadata(dom: libvirt.virDomain) -> str:
+        """The ncloud metadata element of a domain ("" for a domain that is not ncloud's)."""
+        try:
+            return dom.metadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, domain.NAMESPACE, 0)
+        except libvirt.libvirtError:
+            return ""
 
     def _domain(self, instance: dict) -> libvirt.virDomain:
         try:

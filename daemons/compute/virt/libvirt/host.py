@@ -12,6 +12,9 @@ from ncloud.daemons.compute.virt.driver import HostResources
 from ncloud.daemons.core import states
 
 GiB = 1024 ** 3
+# Undefining a guest also drops its suspend image and snapshot metadata (guests boot by BIOS:
+# there are no firmware variables to drop).
+UNDEFINE_FLAGS = libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE | libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA
 
 POWER_STATES = {
     libvirt.VIR_DOMAIN_NOSTATE: states.NOSTATE,

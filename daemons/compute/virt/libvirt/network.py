@@ -43,7 +43,7 @@ def gateway(fixed_range: str) -> str:
 
 
 class FlatNetwork:
-    def __init__(self, conf, state_dir: Path):
+    def __init__(self, conf):
         network = conf.network
         self.subnet = ipaddress.ip_network(network.fixed_range)
         self.gateway = gateway(network.fixed_range)
@@ -51,19 +51,28 @@ class FlatNetwork:
         self.mtu = network.mtu
         self.nat = network.nat
         self.dns = list(network.dns_servers)
-        self.dir = state_dir / "networks"
+        self.dir = Path(network.dhcp_dir)
         self.hosts_file = self.dir / f"{self.bridge}.hosts"
         self.pid_file = self.dir / f"{self.bridge}.dnsmasq.pid"
         self._lock = threading.Lock()
 
     # -- the host ------------------------------------------------------------------------------
-    def setup(self) -> None:
-        """Bridge, gateway address, forwarding, NAT and dnsmasq; safe to run again (service start)."""
+    def setup(self, leases: dict[str, dict]) -> None:
+        """Bridge, gateway address, forwarding, NAT and dnsmasq serving `leases` (uuid -> fixed IP of
+        each guest of this host); safe to run again (every service start)."""
         if os.geteuid() != 0:
             raise VirtError("the flat network needs root (a bridge, dnsmasq and iptables): run ncloud-compute as "
                             "root, or set [network] enabled = false")
+        self._check_overlap()
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.hosts_file.touch()
+        for folder in (self.dir, *self.dir.parents):  # dnsmasq reads it as nobody
+            if folder.stat().st_mode & 0o005 != 0o005:
+                raise VirtError(f"dnsmasq (user nobody) cannot reach {self.dir}: {folder} is not world-readable "
+                                "and searchable; choose another [network] dhcp_dir")
+            if folder == Path("/"):
+                break
+        with self._lock:
+            self._write({uuid: self._line(uuid, fixed_ip) for uuid, fixed_ip in leases.items()}, reload=False)
         if _run("ip", "link", "show", self.bridge, check=False).returncode != 0:
             _run("ip", "link", "add", "name", self.bridge, "type", "bridge")
             LOG.info("created bridge %s", self.bridge)
@@ -75,6 +84,36 @@ class FlatNetwork:
         if self.nat:
             self._nat_rules()
         self._dnsmasq()
+
+    def _check_overlap(self) -> None:
+        """Refuse a fixed_range this host already reaches another way: its bridge would capture the
+        traffic (to a mirror, a DNS server, a neighbour's network) and cut the host off from it."""
+        for line in _run("ip", "-o", "-4", "route", "show", "table", "all").stdout.splitlines():
+            words = line.split()
+            if words and words[0] in ("local", "broadcast", "unicast", "unreachable", "blackhole", "prohibit"):
+                words = words[1:]
+            if not words or words[0] == "default":
+                continue
+            device = words[words.index("dev") + 1] if "dev" in words else ""
+            if device in (self.bridge, "lo"):
+                continue
+            try:
+                routed = ipaddress.ip_network(words[0], strict=False)
+            except ValueError:
+                continue
+            if routed.version == 4 and routed.overlaps(self.subnet):
+                raise VirtError(f"[network] fixed_range {self.subnet} overlaps {routed} on {device}, which this "
+                                "host routes already: choose a range it does not use")
+        resolv = Path("/etc/resolv.conf")
+        for line in resolv.read_text().splitlines() if resolv.exists() else ():
+            words = line.split()
+            if len(words) == 2 and words[0] == "nameserver":
+                try:
+                    if ipaddress.ip_address(words[1]) in self.subnet:
+                        raise VirtError(f"[network] fixed_range {self.subnet} contains this host's DNS server "
+                                        f"{words[1]}: choose another range")
+                except ValueError:
+                    continue
 
     def _nat_rules(self) -> None:
         subnet = str(self.subnet)
@@ -121,7 +160,8 @@ class FlatNetwork:
                    f"--pid-file={self.pid_file}", f"--dhcp-hostsfile={self.hosts_file}", "--leasefile-ro",
                    "--dhcp-no-override", "--dhcp-authoritative",
                    f"--dhcp-range={self.subnet[2]},static,{self.subnet.netmask},{LEASE_TIME}",
-                   f"--dhcp-option=option:router,{self.gateway}", f"--dhcp-option=option:mtu,{self.mtu}"]
+                   f"--dhcp-option=option:router,{self.gateway}", f"--dhcp-option=option:mtu,{self.mtu}",
+                   f"--log-facility={self.dir / (self.bridge + '.dnsmasq.log')}", "--log-dhcp"]
         if self.dns:
             command.append(f"--dhcp-option=option:dns-server,{','.join(self.dns)}")
         _run(*command)  # it forks into the background and returns once it listens
@@ -154,7 +194,7 @@ class FlatNetwork:
         """Serve the guest its address: `mac,address,ncloud-<uuid>` in the leases file."""
         with self._lock:
             entries = self.leases()
-            entries[uuid] = f"{fixed_ip['mac']},{fixed_ip['address']},ncloud-{uuid}"
+            entries[uuid] = self._line(uuid, fixed_ip)
             self._write(entries)
 
     def unplug(self, uuid: str) -> None:
@@ -163,8 +203,14 @@ class FlatNetwork:
             if entries.pop(uuid, None) is not None:
                 self._write(entries)
 
-    def _write(self, entries: dict[str, str]) -> None:
+    @staticmethod
+    def _line(uuid: str, fixed_ip: dict) -> str:
+        return f"{fixed_ip['mac']},{fixed_ip['address']},ncloud-{uuid}"
+
+    def _write(self, entries: dict[str, str], reload: bool = True) -> None:
         temporary = self.hosts_file.with_suffix(".tmp")
         temporary.write_text("".join(f"{line}\n" for line in entries.values()))
+        temporary.chmod(0o644)
         temporary.replace(self.hosts_file)
-        self._reload()
+        if reload:
+            self._reload()
