@@ -443,7 +443,8 @@ class RabbitMQ(_Server):
     name = "rabbitmq"
     start_timeout = 120.0
 
-    def __init__(self, base_dir=None, nodename="ncloudtest@localhost"):
+    def __init__(self, base_dir=None, nodename="ncloudtest@localhost", address="127.0.0.1"):
+        """`address`: where AMQP listens (0.0.0.0 for test nodes in other network namespaces)."""
         super().__init__(base_dir)
         self.nodename = nodename
         self.port = free_port()
@@ -468,7 +469,7 @@ class RabbitMQ(_Server):
             ERL_EPMD_PORT=str(self.epmd_port),
             ERL_EPMD_ADDRESS="127.0.0.1",
             RABBITMQ_NODENAME=nodename,
-            RABBITMQ_NODE_IP_ADDRESS="127.0.0.1",
+            RABBITMQ_NODE_IP_ADDRESS=address,
             RABBITMQ_NODE_PORT=str(self.port),
             RABBITMQ_DIST_PORT=str(self.dist_port),
             RABBITMQ_MNESIA_BASE=os.path.join(self.dir, "mnesia"),

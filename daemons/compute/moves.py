@@ -76,7 +76,7 @@ class Moves:
     # -- live migration ----------------------------------------------------------------------
     def pre_live_migration(self, ctx: RequestContext, instance: dict, migration: dict) -> None:
         """Destination host, called (not cast) before the source starts: refuse early."""
-        self.driver.pre_live_migration(instance, migration)
+        self.driver.pre_live_migration(self._with_network(ctx, instance), migration)
 
     def live_migration(self, ctx: RequestContext, instance: dict, migration: dict) -> None:
         with self._locked(instance["uuid"]):
@@ -89,6 +89,15 @@ class Moves:
                                            power_state: int) -> None:
         with self._locked(instance["uuid"]):
             self.driver.post_live_migration_at_destination(instance, migration, power_state)
+
+    def rollback_live_migration_at_destination(self, ctx: RequestContext, instance: dict, migration: dict) -> None:
+        """Destination host of a live migration that failed: remove what pre_live_migration made."""
+        with self._locked(instance["uuid"]):
+            try:
+                self.driver.rollback_live_migration_at_destination(instance, migration)
+            except Exception:
+                LOG.exception("could not clean up after the failed live migration of %s on %s", instance["uuid"],
+                              self.host)
 
     def live_migration_abort(self, ctx: RequestContext, instance: dict) -> None:
         self.driver.live_migration_abort(instance)  # not under the lock: the migration holds it

@@ -68,6 +68,10 @@ class ComputeAPI:
         self._host(host).call(ctx, "post_live_migration_at_destination", instance=instance, migration=migration,
                               power_state=power_state)
 
+    def rollback_live_migration_at_destination(self, ctx: RequestContext, host: str, instance: dict,
+                                               migration: dict) -> None:
+        self._host(host).cast(ctx, "rollback_live_migration_at_destination", instance=instance, migration=migration)
+
     def live_migration_abort(self, ctx: RequestContext, host: str, instance: dict) -> None:
         self._host(host).call(ctx, "live_migration_abort", instance=instance)
 

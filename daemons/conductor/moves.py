@@ -140,6 +140,11 @@ class MoveTasks:
             status = "cancelled"
         self._fail(ctx, uuid, migration_uuid, status, vm_state, back, host,
                    f"{step} failed on {host}: {reason}", _STEP_TASKS[step], fault=not aborted)
+        if step == "live_migration":  # the guest stays on its source: the destination's preparations go
+            with self.db.reader() as session:
+                migration = migrations.to_dict(migrations.get(session, migration_uuid))
+                instance = instances.to_dict(instances.get(session, uuid, include_deleted=True))
+            self.compute.rollback_live_migration_at_destination(ctx, migration["dest_compute"], instance, migration)
 
     # -- resize and cold migration ---------------------------------------------------------------
     def migrate_server(self, ctx: RequestContext, uuid: str, migration_uuid: str) -> None:

@@ -31,7 +31,7 @@ FINAL = frozenset({"confirmed", "reverted", "completed", "error", "failed", "can
 LIVE_IN_PROGRESS = ("accepted", "queued", "preparing", "running")
 
 FIELDS = ("uuid", "instance_uuid", "migration_type", "status", "source_compute", "source_node", "dest_compute",
-          "dest_node", "old_flavor", "new_flavor", "old_vm_state", "options")
+          "dest_node", "dest_host", "old_flavor", "new_flavor", "old_vm_state", "options")
 
 
 class MigrationNotFound(exception.NotFound):

@@ -250,6 +250,11 @@ SECTIONS: dict[str, tuple[Opt, ...]] = {
             "(0: no bound).", minimum=0),
         Opt("image_cache_interval", float, 2400.0, "Seconds between image cache cleanups (0: never).",
             minimum=0),
+        Opt("live_migration_uri", str, "qemu+tcp://%s/system",
+            "How a host's libvirtd reaches another's for a live migration; %s is the destination's address "
+            "([compute] my_ip of that host). qemu+ssh://root@%s/system runs it over SSH instead.",
+            pattern=r".*%s.*"),
+        Opt("live_migration_bandwidth", int, 0, "MiB/s a live migration may use (0: no limit).", minimum=0),
         Opt("vnc_listen", str, "127.0.0.1",
             "Address guests' VNC and SPICE consoles listen on; the console proxy must reach it."),
         Opt("console_log_bytes", int, 102400,

@@ -20,6 +20,8 @@ import pytest
 
 from ncloud.cli.tiny_image import MARKER
 from ncloud.daemons.compute.virt.libvirt.imagecache import base_name
+from ncloud.daemons.compute.virt.libvirt.network import FlatNetwork
+from ncloud.daemons.core import config
 from tests.cloud import wait_until
 from tests.integration.test_compute_clients import osc, up
 from tests.libvirt_host import ensure_libvirtd, restart_libvirtd
@@ -56,21 +58,7 @@ def cloud(tmp_path_factory):
                 if dom.isActive():
                     dom.destroy()
                 dom.undefineFlags(libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE)
-        pid_file = DHCP_DIR / f"{BRIDGE}.dnsmasq.pid"
-        if pid_file.exists():
-            subprocess.run(["kill", pid_file.read_text().strip()], check=False)
-        subprocess.run(["ip", "link", "del", BRIDGE], check=False)
-        for table, chain in (("nat", "POSTROUTING"), ("filter", "FORWARD")):
-            rules = subprocess.run(["iptables", "-t", table, "-S", chain], capture_output=True, text=True).stdout
-            for rule in rules.splitlines():
-                if f"ncloud {BRIDGE}" in rule:
-                    subprocess.run(["iptables", "-t", table, *_args(rule.replace("-A", "-D", 1))], check=False)
-
-
-def _args(rule: str) -> list[str]:
-    import shlex
-
-    return shlex.split(rule)
+        FlatNetwork(config.load(None, environ=options)).teardown()
 
 
 def libvirt_domain(uuid: str) -> libvirt.virDomain | None:

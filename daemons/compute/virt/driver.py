@@ -153,6 +153,9 @@ class ComputeDriver:
         """Destination host: the guest runs here now; finish defining it."""
         raise NotImplementedError
 
+    def rollback_live_migration_at_destination(self, instance: dict, migration: dict) -> None:
+        """Destination host of a failed live migration: remove what pre_live_migration prepared."""
+
     def live_migration_abort(self, instance: dict) -> None:
         raise NotImplementedError
 

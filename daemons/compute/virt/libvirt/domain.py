@@ -129,6 +129,15 @@ def owner_host(metadata_xml: str) -> str | None:
     return element.findtext("host")
 
 
+def with_host(xml: str, host: str) -> str:
+    """The definition with its metadata naming another host (a guest live-migrating there)."""
+    root = ET.fromstring(xml)
+    for element in root.iter(f"{{{NAMESPACE}}}host"):
+        element.text = host
+    ET.register_namespace("ncloud", NAMESPACE)
+    return ET.tostring(root, encoding="unicode")
+
+
 def graphics(live_xml: str, kind: str) -> tuple[str, int] | None:
     """(listen address, port) of a running guest's `vnc` or `spice` graphics, from its live XML."""
     for element in ET.fromstring(live_xml).iter("graphics"):

@@ -10,7 +10,6 @@ persistent, so guests outlive this service and libvirtd restarts alike.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable, Iterator
 
@@ -21,7 +20,7 @@ from ncloud.daemons.compute.virt.libvirt import disks, domain, host, qemu_img
 from ncloud.daemons.compute.virt.libvirt.connection import Connection
 from ncloud.daemons.compute.virt.libvirt.host import UNDEFINE_FLAGS
 from ncloud.daemons.compute.virt.libvirt.imagecache import ImageCache
-from ncloud.daemons.compute.virt.libvirt.migration import ColdMigrations
+from ncloud.daemons.compute.virt.libvirt.migration import ColdMigrations, LiveMigrations
 from ncloud.daemons.compute.virt.libvirt.network import FlatNetwork
 from ncloud.daemons.core.image_client import ImageClient
 
@@ -34,7 +33,7 @@ def _error(what: str, error: libvirt.libvirtError) -> VirtError:
     return VirtError(f"{what}: {error.get_error_message()}")
 
 
-class LibvirtDriver(ColdMigrations, ComputeDriver):
+class LibvirtDriver(ColdMigrations, LiveMigrations, ComputeDriver):
     wants_network = True
 
     def __init__(self, conf, host_name: str, images: ImageClient):
@@ -47,8 +46,7 @@ class LibvirtDriver(ColdMigrations, ComputeDriver):
         self.network = FlatNetwork(conf) if conf.network.enabled else None
         self._spice: bool | None = None
         self._listener: Callable[[str], None] | None = None
-        self._started = time.time()
-        self._lock = threading.Lock()
+        self._aborted: set[str] = set()  # live migrations aborted on request
 
     # -- host ----------------------------------------------------------------------------------
     def init_host(self, host: str) -> None:

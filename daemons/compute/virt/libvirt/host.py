@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -56,6 +57,9 @@ def cpu_info(conn: libvirt.virConnect) -> dict:
 def resources(conn: libvirt.virConnect, nodename: str, instances_dir: Path, virt_type: str,
               host_ip: str) -> HostResources:
     _model, memory_mb, cpus, *_ = conn.getInfo()
+    # The kernel's total: getInfo's can be one NUMA cell's (7.6 of 24 GiB on these machines).
+    with contextlib.suppress(libvirt.libvirtError, KeyError):
+        memory_mb = conn.getMemoryStats(libvirt.VIR_NODE_MEMORY_STATS_ALL_CELLS)["total"] // 1024
     instances_dir.mkdir(parents=True, exist_ok=True)
     return HostResources(nodename=nodename, vcpus=cpus, memory_mb=memory_mb,
                          local_gb=shutil.disk_usage(instances_dir).total // GiB,

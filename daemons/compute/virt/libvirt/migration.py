@@ -1,4 +1,4 @@
-"""Resize and cold migration of libvirt guests (mixed into LibvirtDriver).
+"""Resize, cold and live migration of libvirt guests (mixed into LibvirtDriver).
 
 As in Nova: the source stops the guest cleanly and moves its folder aside to `<uuid>_resize`,
 which it keeps until the move is confirmed (then it goes) or reverted (then it comes back). The
@@ -16,8 +16,10 @@ import logging
 import shutil
 import subprocess
 
-from ncloud.daemons.compute.virt.driver import VirtError
-from ncloud.daemons.compute.virt.libvirt import disks, domain, qemu_img
+import libvirt
+
+from ncloud.daemons.compute.virt.driver import LiveMigrationAborted, VirtError
+from ncloud.daemons.compute.virt.libvirt import disks, domain, host, qemu_img
 from ncloud.daemons.compute.virt.libvirt.host import UNDEFINE_FLAGS
 
 LOG = logging.getLogger(__name__)
@@ -134,3 +136,109 @@ class ColdMigrations:
         if owner in (None, self.host):
             self._hard_stop(dom)
             dom.undefineFlags(UNDEFINE_FLAGS)
+
+
+class LiveMigrations:
+    """Live migration, peer to peer: the source's libvirtd connects to the destination's
+    (`[libvirt] live_migration_uri`, e.g. qemu+tcp://%s/system, %s the destination's address) and
+    QEMU streams memory to it directly. Without shared storage the destination prepares empty
+    overlays on its own cached image and the writable disks are copied during the migration
+    (block migration, incremental: only the overlays travel); the config drive is written again
+    there. The guest keeps running throughout; its pause at the end is the downtime."""
+
+    def pre_live_migration(self, instance: dict, migration: dict) -> None:
+        folder = disks.InstanceDir(self.instances_dir, instance["uuid"])
+        if folder.path.exists() and folder.state():
+            raise VirtError(f"{folder.path} exists on {self.host} already: is the server here?")
+        folder.path.mkdir(parents=True, exist_ok=True)
+        try:
+            image_id = instance.get("image_ref")
+            with self.cache.use(image_id) as base:
+                disks.root_disk(folder, base, (instance.get("flavor") or {}).get("root_gb", 0))
+            disks.extra_disks(folder, self.cache, instance.get("flavor") or {})
+            network = instance.get("network")
+            if instance.get("config_drive") or self.conf.compute.force_config_drive:
+                disks.config_drive(folder, instance, network)
+            folder.save_state(image_id=image_id, disk_format=base.disk_format, network=network, rescue=False)
+            folder.console_log.touch()
+            if network and self.network is not None:
+                self.network.plug(instance["uuid"], network)
+        except Exception:
+            self.rollback_live_migration_at_destination(instance, migration)
+            raise
+
+    def _migrate_flags(self) -> int:
+        return (libvirt.VIR_MIGRATE_LIVE | libvirt.VIR_MIGRATE_PEER2PEER | libvirt.VIR_MIGRATE_PERSIST_DEST
+                | libvirt.VIR_MIGRATE_UNDEFINE_SOURCE | libvirt.VIR_MIGRATE_NON_SHARED_INC)
+
+    def live_migration(self, instance: dict, migration: dict) -> int:
+        dom = self._domain(instance)
+        address = migration.get("dest_host") or migration["dest_compute"]
+        uri = self.conf.libvirt.live_migration_uri % address
+        xml = domain.with_host(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_MIGRATABLE), migration["dest_compute"])
+        persistent = domain.with_host(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_MIGRATABLE | libvirt.VIR_DOMAIN_XML_INACTIVE),
+                                      migration["dest_compute"])
+        writable = [disk.target for disk in disks.guest_disks(disks.InstanceDir(self.instances_dir, instance["uuid"]))
+                    if not disk.readonly]
+        params = {libvirt.VIR_MIGRATE_PARAM_URI: f"tcp://{address}",
+                  libvirt.VIR_MIGRATE_PARAM_DEST_XML: xml, libvirt.VIR_MIGRATE_PARAM_PERSIST_XML: persistent,
+                  libvirt.VIR_MIGRATE_PARAM_MIGRATE_DISKS: writable}
+        if self.conf.libvirt.live_migration_bandwidth:
+            params[libvirt.VIR_MIGRATE_PARAM_BANDWIDTH] = self.conf.libvirt.live_migration_bandwidth
+        power_state = host.power_state(dom)
+        self._aborted.discard(instance["uuid"])
+        LOG.info("live migration of %s to %s (%s) starts", instance["uuid"], migration["dest_compute"], uri)
+        try:
+            dom.migrateToURI3(uri, params, self._migrate_flags())
+        except libvirt.libvirtError as error:
+            if instance["uuid"] in self._aborted:
+                raise LiveMigrationAborted(f"live migration of {instance['uuid']} aborted on request") from None
+            raise VirtError(f"live migration to {migration['dest_compute']} failed: "
+                            f"{error.get_error_message()}") from None
+        finally:
+            self._aborted.discard(instance["uuid"])
+        # The guest runs there now: what it left here goes.
+        if self.network is not None:
+            self.network.unplug(instance["uuid"])
+        disks.InstanceDir(self.instances_dir, instance["uuid"]).remove()
+        return power_state
+
+    def post_live_migration_at_destination(self, instance: dict, migration: dict, power_state: int) -> None:
+        dom = self._domain(instance)
+        try:
+            stats = dom.jobStats(libvirt.VIR_DOMAIN_JOB_STATS_COMPLETED)
+        except libvirt.libvirtError:
+            stats = {}
+        if stats:
+            LOG.info("live migration of %s done: downtime %s ms, %s ms in all, %s MiB of memory and %s MiB of "
+                     "disk copied", instance["uuid"], stats.get("downtime"), stats.get("time_elapsed"),
+                     stats.get("memory_processed", 0) // 2**20, stats.get("disk_processed", 0) // 2**20)
+        disks.InstanceDir(self.instances_dir, instance["uuid"]).save_state(last_migration=stats)
+
+    def rollback_live_migration_at_destination(self, instance: dict, migration: dict) -> None:
+        """The migration failed: remove what was prepared here, unless the guest arrived after all."""
+        try:
+            dom = self._domain(instance)
+            if domain.owner_host(self._metadata(dom)) == self.host:
+                return
+        except VirtError:
+            pass
+        if self.network is not None:
+            self.network.unplug(instance["uuid"])
+        disks.InstanceDir(self.instances_dir, instance["uuid"]).remove()
+
+    def live_migration_abort(self, instance: dict) -> None:
+        dom = self._domain(instance)
+        self._aborted.add(instance["uuid"])
+        try:
+            dom.abortJob()
+        except libvirt.libvirtError as error:
+            self._aborted.discard(instance["uuid"])
+            raise VirtError(f"no live migration of {instance['uuid']} to abort: {error.get_error_message()}") from None
+
+    def live_migration_force_complete(self, instance: dict) -> None:
+        """Pause the guest: its memory stops changing and the copy converges (it resumes there)."""
+        dom = self._domain(instance)
+        if not dom.jobInfo()[0]:
+            raise VirtError(f"no live migration of {instance['uuid']} is running on {self.host}")
+        dom.suspend()

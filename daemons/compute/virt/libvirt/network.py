@@ -115,15 +115,16 @@ class FlatNetwork:
                 except ValueError:
                     continue
 
+    def _nat_rules_spec(self) -> list[tuple[str, str, list[str]]]:
+        subnet, comment = str(self.subnet), ["-m", "comment", "--comment", f"ncloud {self.bridge}"]
+        return [("nat", "POSTROUTING", ["-s", subnet, "!", "-d", subnet, "-j", "MASQUERADE", *comment]),
+                ("filter", "FORWARD", ["-i", self.bridge, "-j", "ACCEPT", *comment]),
+                ("filter", "FORWARD", ["-o", self.bridge, "-j", "ACCEPT", *comment])]
+
     def _nat_rules(self) -> None:
-        subnet = str(self.subnet)
-        for table, chain, rule in (
-                ("nat", "POSTROUTING", ["-s", subnet, "!", "-d", subnet, "-j", "MASQUERADE"]),
-                ("filter", "FORWARD", ["-i", self.bridge, "-j", "ACCEPT"]),
-                ("filter", "FORWARD", ["-o", self.bridge, "-j", "ACCEPT"])):
-            comment = ["-m", "comment", "--comment", f"ncloud {self.bridge}"]
-            if _run("iptables", "-w", "-t", table, "-C", chain, *rule, *comment, check=False).returncode != 0:
-                _run("iptables", "-w", "-t", table, "-I", chain, *rule, *comment)
+        for table, chain, rule in self._nat_rules_spec():
+            if _run("iptables", "-w", "-t", table, "-C", chain, *rule, check=False).returncode != 0:
+                _run("iptables", "-w", "-t", table, "-I", chain, *rule)
 
     def _dnsmasq_pid(self) -> int | None:
         try:
@@ -135,17 +136,19 @@ class FlatNetwork:
         return None
 
     def _strays(self) -> list[int]:
-        """Other dnsmasqs serving this bridge (an earlier state path's): they would answer with
-        leases this host no longer has."""
+        """Other dnsmasqs serving this bridge in this network namespace (an earlier dhcp_dir's):
+        they would answer with leases this host no longer has."""
         mine, found = self._dnsmasq_pid(), []
+        here = os.readlink("/proc/self/ns/net")
         for proc in Path("/proc").glob("[0-9]*"):
             try:
                 argv = (proc / "cmdline").read_bytes().split(b"\0")
+                if not (argv and argv[0].endswith(b"dnsmasq") and f"--interface={self.bridge}".encode() in argv):
+                    continue
+                if int(proc.name) != mine and os.readlink(proc / "ns" / "net") == here:
+                    found.append(int(proc.name))
             except OSError:
                 continue
-            if argv and argv[0].endswith(b"dnsmasq") and f"--interface={self.bridge}".encode() in argv \
-                    and int(proc.name) != mine:
-                found.append(int(proc.name))
         return found
 
     def _dnsmasq(self) -> None:
@@ -174,11 +177,16 @@ class FlatNetwork:
         else:
             os.kill(pid, signal.SIGHUP)
 
-    def stop(self) -> None:
-        """Stop dnsmasq (destroy.yml and tests; a service stop leaves it serving its guests)."""
+    def teardown(self) -> None:
+        """Remove this host's network: dnsmasq, the NAT rules, the bridge (a host leaving the cloud,
+        and tests). A service stop leaves all of it serving the guests."""
         pid = self._dnsmasq_pid()
         if pid is not None:
             os.kill(pid, signal.SIGTERM)
+        for table, chain, rule in self._nat_rules_spec():
+            while _run("iptables", "-w", "-t", table, "-D", chain, *rule, check=False).returncode == 0:
+                pass
+        _run("ip", "link", "del", self.bridge, check=False)
 
     # -- guests --------------------------------------------------------------------------------
     def leases(self) -> dict[str, str]:
