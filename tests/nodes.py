@@ -23,8 +23,10 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
+from tests.cloud import ProcessCloud
 from tests.libvirt_host import QEMU_CONF
 from tests.servers import ServerError, _pdeathsig, find_binary
 
@@ -115,6 +117,10 @@ class Node:
                                            'auth_tcp = "none"\n')
         for folder in ("/var/log/libvirt/qemu", "/var/lib/libvirt/qemu", "/var/cache/libvirt/qemu"):
             (self.root / folder.strip("/").split("/qemu")[0].replace("/", "-") / "qemu").mkdir(exist_ok=True)
+        # Names resolve locally, as a real cloud's hosts do: a lookup that goes to DNS here times out
+        # after 10 s (libvirt and QEMU look up their host's name, the live migration's end waited).
+        (self.root / "etc-hosts").write_text("127.0.0.1 localhost\n" + "".join(
+            f"198.51.100.{10 + n} node{n}\n" for n in range(1, 10)) + f"{HOST_ADDRESS} controller\n")
         ssh = self.private("/root/.ssh")
         shutil.copy(self.network.key, ssh / "id_ed25519")
         shutil.copy(f"{self.network.key}.pub", ssh / "authorized_keys")
@@ -131,7 +137,8 @@ class Node:
         return self.root / path.strip("/").replace("/", "-")
 
     def _namespaces(self) -> None:
-        mounts = "; ".join(f"mount --bind {self.private(path)} {path}" for path in PRIVATE)
+        mounts = "; ".join([*(f"mount --bind {self.private(path)} {path}" for path in PRIVATE),
+                            f"mount --bind {self.root / 'etc-hosts'} /etc/hosts"])
         self.holder = subprocess.Popen(
             ["ip", "netns", "exec", self.netns, "unshare", "--mount", "--uts", "--propagation", "private", "sh", "-c",
              f"hostname {self.name}; mkdir -p {' '.join(PRIVATE)}; {mounts} && exec sleep infinity"],
@@ -195,3 +202,72 @@ class Node:
             self.holder.kill()
             self.holder.wait(10)
         _run("ip", "netns", "del", self.netns, check=False)
+
+
+@contextlib.contextmanager
+def libvirt_cloud(database_url: str, nodes: int = 2, subnet: str = "198.18.8.0/24") -> Iterator[ProcessCloud]:
+    """A cloud whose compute hosts are `nodes` Nodes with the libvirt driver: API, conductor and
+    scheduler as processes here, RabbitMQ (reachable from the nodes) and the given database; the
+    tiny image uploaded (`cloud.image_id`). `cloud.nodes` and `cloud.compute_config` by host name."""
+    from ncloud.cli.tiny_image import upload
+    from tests.libvirt_host import tiny_image
+    from tests.servers import RabbitMQ
+
+    work = Path("/var/tmp/ncloud-tests") / f"nodes-{os.getpid()}-{time.monotonic_ns()}"
+    work.mkdir(parents=True)
+    try:
+        with contextlib.ExitStack() as stack:
+            rabbit = stack.enter_context(RabbitMQ(address="0.0.0.0"))
+            lan = stack.enter_context(NodeNetwork(work))
+            members = [stack.enter_context(Node(lan, number, work)) for number in range(1, nodes + 1)]
+            (work / "controller").mkdir()
+            cloud = ProcessCloud(work / "controller", rabbit.url, database_url, options={
+                "api": {"bind_host": "0.0.0.0"}, "network": {"fixed_range": subnet},
+                "DEFAULT": {"service_down_time": "10"}})
+            stack.callback(cloud.stop)
+            cloud.nodes = {node.name: node for node in members}
+            cloud.compute_config = {}
+            cloud.start("api", "ncloud-api", host="ctl")
+            cloud.start("conductor", "ncloud-conductor", host="ctl")
+            cloud.start("scheduler", "ncloud-scheduler", host="ctl")
+            cloud.wait_for_api()
+            for node in members:
+                config = work / f"{node.name}.conf"
+                config.write_text(compute_config(node, rabbit.port, cloud.port, subnet))
+                cloud.compute_config[node.name] = config
+                node.start_compute(config, work / f"{node.name}-compute.log")
+            cloud.wait_for_computes(list(cloud.nodes), timeout=90)
+            cloud.image_id = upload(f"http://127.0.0.1:{cloud.port}/image", "admin:admin", tiny_image(),
+                                    "ncloud-tiny")
+            yield cloud
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def compute_config(node: Node, amqp_port: int, api_port: int, subnet: str) -> str:
+    """ncloud.conf of a node's compute service: the controller's bus and Image API at the host's
+    address, the libvirt driver with live migrations over TCP between the nodes' libvirtds."""
+    return f"""[DEFAULT]
+host = {node.name}
+state_path = /var/lib/ncloud
+transport_url = amqp://guest:guest@{HOST_ADDRESS}:{amqp_port}//
+report_interval = 1
+rpc_response_timeout = 30
+[api]
+auth_strategy = noauth2
+[image]
+api_endpoint = http://{HOST_ADDRESS}:{api_port}/image
+[compute]
+compute_driver = libvirt
+my_ip = {node.address}
+cpu_allocation_ratio = 16
+resource_report_interval = 5
+[libvirt]
+uri = qemu:///system
+live_migration_uri = qemu+tcp://%s/system
+shutdown_timeout = 30
+vnc_listen = 0.0.0.0
+[network]
+fixed_range = {subnet}
+dhcp_dir = /var/lib/ncloud/dhcp
+"""

@@ -11,18 +11,14 @@ streamed QEMU to QEMU over TCP.
 from __future__ import annotations
 
 import re
-import shutil
 import uuid as uuidlib
-from pathlib import Path
 
 import httpx
 import pytest
 
-from ncloud.cli.tiny_image import MARKER, upload
-from tests.cloud import ProcessCloud, wait_until
-from tests.libvirt_host import tiny_image
-from tests.nodes import HOST_ADDRESS, Node, NodeNetwork
-from tests.servers import RabbitMQ
+from ncloud.cli.tiny_image import MARKER
+from tests.cloud import wait_until
+from tests.nodes import Node, libvirt_cloud
 
 pytestmark = pytest.mark.slow
 
@@ -46,64 +42,12 @@ TICKER = """#!/bin/sh
 @pytest.fixture(scope="module")
 def cloud(mariadb):
     database_name = f"t_{uuidlib.uuid4().hex[:16]}"
-    database = mariadb.create_database(database_name)
-    work = Path("/var/tmp/ncloud-tests") / f"two-hosts-{uuidlib.uuid4().hex[:8]}"
-    work.mkdir(parents=True)
-    with RabbitMQ(address="0.0.0.0") as rabbit, NodeNetwork(work) as lan, Node(lan, 1, work) as node1, \
-            Node(lan, 2, work) as node2:
-        controller = work / "controller"
-        controller.mkdir()
-        cloud = ProcessCloud(controller, rabbit.url, database, options={
-            "api": {"bind_host": "0.0.0.0"}, "network": {"fixed_range": SUBNET},
-            "DEFAULT": {"service_down_time": "10"}})
-        cloud.nodes = {"node1": node1, "node2": node2}
-        cloud.compute_config = {}
-        try:
-            cloud.start("api", "ncloud-api", host="ctl")
-            cloud.start("conductor", "ncloud-conductor", host="ctl")
-            cloud.start("scheduler", "ncloud-scheduler", host="ctl")
-            cloud.wait_for_api()
-            for name, node in cloud.nodes.items():
-                config = work / f"{name}.conf"
-                config.write_text(node_config(node, rabbit, cloud.port))
-                cloud.compute_config[name] = config
-                node.start_compute(config, work / f"{name}-compute.log")
-            cloud.wait_for_computes(list(cloud.nodes), timeout=90)
-            cloud.image_id = upload(f"http://127.0.0.1:{cloud.port}/image", "admin:admin", tiny_image(),
-                                    "ncloud-tiny")
+    try:
+        with libvirt_cloud(mariadb.create_database(database_name), subnet=SUBNET) as cloud:
             cloud.admin = httpx.Client(base_url=cloud.url, headers=ADMIN, timeout=60)
             yield cloud
-        finally:
-            cloud.stop()
-            mariadb.drop_database(database_name)
-    shutil.rmtree(work, ignore_errors=True)
-
-
-def node_config(node: Node, rabbit: RabbitMQ, api_port: int) -> str:
-    return f"""[DEFAULT]
-host = {node.name}
-state_path = /var/lib/ncloud
-transport_url = amqp://guest:guest@{HOST_ADDRESS}:{rabbit.port}//
-report_interval = 1
-rpc_response_timeout = 30
-[api]
-auth_strategy = noauth2
-[image]
-api_endpoint = http://{HOST_ADDRESS}:{api_port}/image
-[compute]
-compute_driver = libvirt
-my_ip = {node.address}
-cpu_allocation_ratio = 16
-resource_report_interval = 5
-[libvirt]
-uri = qemu:///system
-live_migration_uri = qemu+tcp://%s/system
-shutdown_timeout = 30
-vnc_listen = 0.0.0.0
-[network]
-fixed_range = {SUBNET}
-dhcp_dir = /var/lib/ncloud/dhcp
-"""
+    finally:
+        mariadb.drop_database(database_name)
 
 
 def boot(cloud, name: str, host: str, user_data: str | None = None) -> str:
