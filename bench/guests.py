@@ -75,7 +75,7 @@ def main() -> None:
             "api": {"bind_host": "127.0.0.1", "bind_port": 0, "auth_strategy": "noauth2"},
             "compute": {"compute_driver": "libvirt", "cpu_allocation_ratio": 16},
             "libvirt": {"uri": uri},
-            "network": {"bridge": BRIDGE, "fixed_range": "198.18.9.0/24", "dhcp_dir": f"{tmp}/dhcp"},
+            "network": {"bridge": BRIDGE, "fixed_range": "198.19.9.0/24", "dhcp_dir": f"{tmp}/dhcp"},
             "quota": {"instances": -1, "cores": -1, "ram": -1}})
         cloud = AllInOne(conf).start()
         api = httpx.Client(base_url=cloud.endpoint, headers={"X-Auth-Token": "admin:admin"}, timeout=60)

@@ -159,6 +159,20 @@ def _delete(compute_url: str, token: str, uuid: str, timeout: float = 120) -> No
         time.sleep(0.3)
 
 
+def _network_to_remove(cloud, conf):
+    """The guests' network, when no guest will be left to use it once the cloud stops (none runs,
+    or QEMU runs in this process and stops with it): `up` leaves the machine as it found it."""
+    drivers = [service.driver for service in cloud.services if getattr(service, "driver", None) is not None]
+    network = getattr(drivers[0], "network", None) if drivers else None
+    if network is None:
+        return None
+    embedded = conf.libvirt.uri.startswith("qemu:///embed")
+    try:
+        return network if embedded or not drivers[0].list_instances() else None
+    except Exception:  # the hypervisor is unreachable: leave the network to its guests
+        return None
+
+
 def _existing_image(image_url: str, token: str, name: str) -> str | None:
     """The id of an active image of that name (an earlier `up` in the same state folder uploaded it)."""
     found = _request("GET", f"{image_url}/v2/images?name={name}&status=active", token).get("images") or []
@@ -323,7 +337,10 @@ def up(
             wait_for_signal(stop)
     finally:
         with console.status("stopping..."):
+            network = _network_to_remove(cloud, conf)
             cloud.stop()
+            if network is not None:
+                network.teardown()
         console.print("ncloud stopped.")
     if not status_ok:
         raise typer.Exit(1)

@@ -15,17 +15,10 @@ import subprocess
 import time
 from pathlib import Path
 
+from ncloud.daemons.compute.virt.libvirt.connection import PLAIN_QEMU_CONF
 from tests.servers import ServerError, find_binary
 
-QEMU_CONF = """# written by ncloud's tests (tests/libvirt_host.py)
-user = "root"
-group = "root"
-dynamic_ownership = 0
-remember_owner = 0
-security_driver = "none"
-namespaces = []
-cgroup_controllers = []
-"""
+QEMU_CONF = "# written by ncloud's tests (tests/libvirt_host.py)\n" + PLAIN_QEMU_CONF
 TINY_CACHE = Path(os.environ.get("NCLOUD_TINY_CACHE", "/var/tmp/ncloud-tests/tiny-image"))
 
 

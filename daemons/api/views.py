@@ -229,6 +229,9 @@ def server_updated(instance: Instance, urls: Urls, ctx: RequestContext, default_
     body = server_detail(instance, urls, ctx, default_zone, version, page, with_groups=True)
     if version < (2, 75):
         body = {key: value for key, value in body.items() if key in _UPDATE_KEYS_BEFORE_275}
+        # ... and the addresses without their OS-EXT-IPS extensions, as Nova answered then.
+        body["addresses"] = {network: [{"version": entry["version"], "addr": entry["addr"]} for entry in entries]
+                             for network, entries in body["addresses"].items()}
     return body
 
 

@@ -33,6 +33,9 @@ def test_readme_command_boots_a_real_guest_and_exits_leaving_nothing_running(tmp
     assert "ncloud stopped." in result.stdout
     assert (tmp_path / "state" / "ncloud.db").exists()
     assert not [path for path in (tmp_path / "state" / "instances").iterdir() if path.name != "_base"]
+    # ... and no network for guests that are gone: no bridge, no dnsmasq.
+    assert subprocess.run(["ip", "link", "show", "ncbr0"], capture_output=True).returncode != 0
+    assert subprocess.run(["pgrep", "-f", "dnsmasq.*--interface=ncbr0"], capture_output=True).returncode != 0
 
 
 def test_up_without_libvirt_simulates_servers_and_says_so(tmp_path):

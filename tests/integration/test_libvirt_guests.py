@@ -29,7 +29,7 @@ from tests.libvirt_host import ensure_libvirtd, restart_libvirtd
 pytestmark = pytest.mark.slow
 
 BRIDGE = "nctest0"
-SUBNET = "198.18.7.0/24"
+SUBNET = "198.19.7.0/24"  # beside, not inside, the default 198.18.0.0/16
 DHCP_DIR = Path("/run/ncloud-tests/networks")
 DEMO = {"user_cloud": "ncloud-demo"}
 BOOT_TIMEOUT = 120
@@ -115,7 +115,7 @@ def flavor_name(body: dict) -> str:
 
 
 def address(body: dict) -> str:
-    """The one fixed IP of a server body as the client shows it ({"private": ["198.18.7.x"]})."""
+    """The one fixed IP of a server body as the client shows it ({"private": ["198.19.7.x"]})."""
     addresses = body["addresses"]
     [(network, [ip])] = addresses.items()
     assert network == "private"
@@ -138,7 +138,7 @@ def test_two_servers_boot_print_their_marker_and_get_their_fixed_ip_by_dhcp(clou
     links = subprocess.run(["ip", "-o", "link", "show", "master", BRIDGE], capture_output=True, text=True).stdout
     assert sum(f"tap{body['id'].replace('-', '')[:11]}" in links for body in (first, second)) == 2
     gateway = subprocess.run(["ip", "-o", "-4", "addr", "show", "dev", BRIDGE], capture_output=True, text=True).stdout
-    assert "198.18.7.1/24" in gateway
+    assert "198.19.7.1/24" in gateway
 
 
 def test_power_actions_act_on_the_real_guest(cloud):
@@ -146,6 +146,11 @@ def test_power_actions_act_on_the_real_guest(cloud):
     uuid = server(cloud, "power")["id"]
     wait_console(cloud, "power", "ncloud-tiny: ready")
     dom = libvirt_domain(uuid)
+    diagnostics = json.loads(osc(cloud, "--os-compute-api-version", "2.48", "server", "show", "--diagnostics",
+                                 "-f", "json", uuid).stdout)
+    assert (diagnostics["state"], diagnostics["driver"], diagnostics["num_nics"]) == ("running", "libvirt", 1)
+    assert diagnostics["nic_details"][0]["rx_packets"] > 0  # its DHCP answer, at least
+    assert diagnostics["disk_details"][0]["read_bytes"] > 0
 
     osc(cloud, "server", "stop", "power", **DEMO)
     wait_status(cloud, "power", "SHUTOFF")

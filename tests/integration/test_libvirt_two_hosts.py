@@ -18,7 +18,7 @@ import pytest
 
 from ncloud.cli.tiny_image import MARKER
 from tests.cloud import wait_until
-from tests.nodes import Node, libvirt_cloud
+from tests.nodes import HOST_ADDRESS, Node, libvirt_cloud
 
 pytestmark = pytest.mark.slow
 
@@ -31,6 +31,9 @@ found=$(dd if=/dev/vda bs=1M skip=100 count=1 2>/dev/null | head -c 18)
 echo "ncloud-tiny: disk says [$found]"
 printf ncloud-disk-marker | dd of=/dev/vda bs=1M seek=100 conv=notrunc 2>/dev/null
 sync
+"""
+PING_OUT = f"""#!/bin/sh
+ping -c 3 -W 2 {HOST_ADDRESS} >/dev/null 2>&1 && echo "ncloud-tiny: reached {HOST_ADDRESS}"
 """
 # Counts seconds on the console: a guest that keeps running keeps counting, one that rebooted
 # starts again from 0.
@@ -115,12 +118,14 @@ def qemu_runs_on(node: Node, uuid: str) -> bool:
     return f"ncloud-{uuid}" in listed
 
 
-def test_a_server_boots_on_each_host_with_an_address_from_its_own_dhcp(cloud):
+def test_a_server_boots_on_each_host_with_an_address_from_its_own_dhcp_and_gets_out_through_nat(cloud):
     for host in ("node1", "node2"):
-        uuid = boot(cloud, f"on-{host}", host)
+        uuid = boot(cloud, f"on-{host}", host, user_data=PING_OUT)
         server = show(cloud, uuid)
         assert server["OS-EXT-SRV-ATTR:host"] == host
         wait_console(cloud, uuid, re.escape(f"ncloud-tiny: eth0 {address(server)}/24"))
+        # The controller's address is beyond the host: the answer comes back only through the NAT.
+        wait_console(cloud, uuid, re.escape(f"ncloud-tiny: reached {HOST_ADDRESS}"))
         assert qemu_runs_on(cloud.nodes[host], uuid)
 
 
@@ -136,8 +141,17 @@ def test_cold_migration_copies_the_disk_to_the_other_host(cloud):
     action(cloud, uuid, {"confirmResize": None}, expect=204)
     server = wait_status(cloud, uuid, "ACTIVE")
     assert server["OS-EXT-SRV-ATTR:host"] == "node2" and address(server) == ip
-    assert not (cloud.nodes["node1"].private("/var/lib/ncloud") / "instances" / uuid).exists()
-    assert not (cloud.nodes["node1"].private("/var/lib/ncloud") / "instances" / f"{uuid}_resize").exists()
+    node1_instances = cloud.nodes["node1"].private("/var/lib/ncloud") / "instances"
+    assert not (node1_instances / uuid).exists() and not (node1_instances / f"{uuid}_resize").exists()
+
+    # Back to node1, then reverted: the guest comes back on node2 from the copy node2 kept.
+    action(cloud, uuid, {"migrate": {"host": "node1"}})
+    wait_status(cloud, uuid, "VERIFY_RESIZE")
+    assert qemu_runs_on(cloud.nodes["node1"], uuid)
+    action(cloud, uuid, {"revertResize": None})
+    server = wait_status(cloud, uuid, "ACTIVE")
+    assert server["OS-EXT-SRV-ATTR:host"] == "node2" and qemu_runs_on(cloud.nodes["node2"], uuid)
+    assert not qemu_runs_on(cloud.nodes["node1"], uuid) and not (node1_instances / uuid).exists()
 
 
 def test_live_migration_moves_a_running_guest_that_keeps_running(cloud):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -23,10 +24,9 @@ LOG = logging.getLogger(__name__)
 _loop_lock = threading.Lock()
 _loop_started = False
 
-# QEMU's settings for a hypervisor embedded in this process: it runs as this user, writes its
-# guests' console logs itself (no virtlogd), and needs no cgroups, namespaces or security driver.
-EMBED_QEMU_CONF = """stdio_handler = "file"
-user = "root"
+# QEMU run as root with no cgroups, namespaces or security driver: what works on a host (or in a
+# container) without systemd, measured in MACHINE-NOTES.md. libvirtd's qemu.conf there.
+PLAIN_QEMU_CONF = """user = "root"
 group = "root"
 dynamic_ownership = 0
 remember_owner = 0
@@ -34,6 +34,8 @@ security_driver = "none"
 namespaces = []
 cgroup_controllers = []
 """
+# Embedded in this process, QEMU also writes its guests' console logs itself (no virtlogd).
+EMBED_QEMU_CONF = PLAIN_QEMU_CONF + 'stdio_handler = "file"\n'
 
 
 def start_event_loop() -> None:
@@ -65,6 +67,8 @@ def prepare_embed_root(uri: str) -> None:
     if not conf.exists():
         conf.parent.mkdir(parents=True, exist_ok=True)
         conf.write_text(EMBED_QEMU_CONF)
+    # The embedded driver logs in this process: its warnings go to a file, not the terminal.
+    os.environ.setdefault("LIBVIRT_LOG_OUTPUTS", f"3:file:{Path(root) / 'libvirt.log'}")
 
 
 class Connection:

@@ -3,8 +3,9 @@
 This module ties the parts together and holds the guest lifecycle; each concern lives beside it:
 domain.py (what a guest's definition says, rendered from templates/domain.xml.j2), imagecache.py
 and disks.py (images and disks), network.py (the host's flat network), host.py (inventory, power
-states, diagnostics), connection.py (libvirt, its events, reconnects). Domain definitions are
-persistent, so guests outlive this service and libvirtd restarts alike.
+states, diagnostics), migration.py (resize, cold and live migration), connection.py (libvirt, its
+events, reconnects). Domain definitions are persistent, so guests outlive this service and libvirtd
+restarts alike.
 """
 
 from __future__ import annotations
