@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from ncloud.cli.tiny_image import MARKER, upload  # noqa: E402
 from ncloud.daemons.allinone import AllInOne  # noqa: E402
 from ncloud.daemons.compute.virt.libvirt.network import FlatNetwork  # noqa: E402
-from ncloud.daemons.core import config  # noqa: E402
+from ncloud.daemons.core import config, log  # noqa: E402
 from tests.libvirt_host import ensure_libvirtd, tiny_image  # noqa: E402
 
 BRIDGE = "ncbench0"
@@ -71,12 +71,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="ncloud-bench-guests-") as tmp:
         Path(tmp).chmod(0o755)
         conf = config.load(None, environ={}, overrides={
-            "DEFAULT": {"host": "bench", "state_path": tmp},
+            "DEFAULT": {"host": "bench", "state_path": tmp, "log_file": f"{tmp}/ncloud.log"},
             "api": {"bind_host": "127.0.0.1", "bind_port": 0, "auth_strategy": "noauth2"},
             "compute": {"compute_driver": "libvirt", "cpu_allocation_ratio": 16},
             "libvirt": {"uri": uri},
             "network": {"bridge": BRIDGE, "fixed_range": "198.19.9.0/24", "dhcp_dir": f"{tmp}/dhcp"},
             "quota": {"instances": -1, "cores": -1, "ram": -1}})
+        log.setup(False, conf.default.log_file)
         cloud = AllInOne(conf).start()
         api = httpx.Client(base_url=cloud.endpoint, headers={"X-Auth-Token": "admin:admin"}, timeout=60)
         uuids = []
@@ -98,6 +99,18 @@ def main() -> None:
             rss = [qemu_rss_mib(uuid) for uuid in uuids]
             print(f"QEMU RSS per guest (flavor m1.tiny, 512 MiB RAM): median {statistics.median(rss):.0f} MiB, "
                   f"max {max(rss):.0f} MiB")
+            started = time.monotonic()
+            response = api.post(f"/servers/{uuids[0]}/action", headers={"OpenStack-API-Version": "compute 2.45"},
+                                json={"createImage": {"name": "bench-snapshot"}})
+            response.raise_for_status()
+            snapshot_id = response.json()["image_id"]
+            while api.get(f"{root}/image/v2/images/{snapshot_id}").json().get("status") != "active":
+                if time.monotonic() - started > 300:
+                    raise SystemExit("the snapshot did not become active within 300s")
+                time.sleep(0.2)
+            logged = Path(conf.default.log_file).read_text()
+            how = "a live copy, the guest running" if "live copy of the disk" in logged else "the guest paused"
+            print(f"createImage of a running guest to an active image: {time.monotonic() - started:.2f}s ({how})")
         finally:
             for uuid in uuids:
                 api.delete(f"/servers/{uuid}")

@@ -271,3 +271,15 @@ def test_the_domain_definition_carries_nic_cpu_and_consoles_as_configured():
     assert interface.find("model").get("type") == "virtio" and interface.find("mtu").get("size") == "1450"
     assert [g.get("type") for g in xml.findall("devices/graphics")] == ["vnc", "spice"]
     assert domain.cpu_mode("", "qemu") == "maximum" and domain.cpu_mode("", "kvm") == "host-model"
+
+
+def test_a_snapshot_is_the_root_disk_flattened_into_the_images_format(driver, images, qcow2_image, tmp_path):
+    server = instance()
+    driver.spawn(server, {"id": images.add(qcow2_image, "qcow2")})
+    snapshot = tmp_path / "snapshot"
+    snapshot.write_bytes(b"".join(driver.snapshot(server)))
+    info = qemu_img.info(snapshot)
+    assert info["format"] == "qcow2" and "backing-filename" not in info  # standalone
+    assert info["virtual-size"] == 1024 ** 3  # the guest's disk, not the image's
+    assert driver.get_info(server).power_state == states.RUNNING  # and the guest runs on
+    assert not list((driver.instances_dir / server["uuid"]).glob("snapshot*"))

@@ -307,20 +307,57 @@ class LibvirtDriver(ColdMigrations, LiveMigrations, ComputeDriver):
     # -- images of the guest ---------------------------------------------------------------------
     def snapshot(self, instance: dict) -> Iterator[bytes]:
         """The root disk flattened into one image of the format the server's image had. A running
-        guest is paused for the copy and resumed after it, so it keeps its memory and state."""
+        guest keeps running: libvirt's push backup copies the disk as it was at one instant while
+        the guest goes on writing. Where that is not available the guest is paused for the copy
+        and resumed after it (it keeps its memory and state either way)."""
         folder = disks.InstanceDir(self.instances_dir, instance["uuid"])
         dom = self._domain(instance)
         fmt = folder.state().get("disk_format", "qcow2")
-        target = folder / "snapshot.tmp"
-        paused = dom.isActive() and dom.state()[0] == libvirt.VIR_DOMAIN_RUNNING
-        if paused:
-            dom.suspend()
+        copy, target = folder / "snapshot.qcow2", folder / "snapshot.tmp"
+        copy.unlink(missing_ok=True)
         try:
-            qemu_img.convert(folder / "disk", "qcow2", target, fmt)
+            started = time.monotonic()
+            if dom.isActive() and self._live_copy(dom, copy):
+                LOG.info("live copy of the disk of %s made in %.1fs, the guest running", instance["uuid"],
+                         time.monotonic() - started)
+                qemu_img.convert(copy, "qcow2", target, fmt)
+            else:
+                paused = dom.isActive() and dom.state()[0] == libvirt.VIR_DOMAIN_RUNNING
+                if paused:
+                    dom.suspend()
+                try:
+                    qemu_img.convert(folder / "disk", "qcow2", target, fmt)
+                finally:
+                    if paused:
+                        dom.resume()
         finally:
-            if paused:
-                dom.resume()
+            copy.unlink(missing_ok=True)
         return self._stream(target)
+
+    def _live_copy(self, dom: libvirt.virDomain, copy, timeout: float = 3600) -> bool:
+        """A point-in-time copy of the running guest's root disk (vda) into `copy` (qcow2, whole);
+        False when libvirt or QEMU cannot do it here."""
+        others = "".join(f"<disk name='{target}' backup='no'/>" for target in domain.disk_targets(dom.XMLDesc(0))
+                         if target != "vda")
+        xml = (f"<domainbackup><disks><disk name='vda' backup='yes' type='file'><driver type='qcow2'/>"
+               f"<target file='{copy}'/></disk>{others}</disks></domainbackup>")
+        try:
+            dom.backupBegin(xml, None, 0)
+        except libvirt.libvirtError as error:
+            LOG.info("no live copy of %s (%s): pausing it for the snapshot", dom.UUIDString(),
+                     error.get_error_message())
+            return False
+        deadline = time.monotonic() + timeout
+        while dom.jobInfo()[0] != libvirt.VIR_DOMAIN_JOB_NONE:
+            if time.monotonic() > deadline:
+                dom.abortJob()
+                raise VirtError(f"the live copy of {dom.UUIDString()}'s disk did not finish within {timeout:.0f}s")
+            time.sleep(0.2)
+        stats = dom.jobStats(libvirt.VIR_DOMAIN_JOB_STATS_COMPLETED)
+        if stats.get("type") != libvirt.VIR_DOMAIN_JOB_COMPLETED:
+            reason = stats.get("errmsg", "no reason given")
+            raise VirtError(f"the live copy of {dom.UUIDString()}'s disk failed: {reason}")
+        return True
 
     @staticmethod
     def _stream(path) -> Iterator[bytes]:
