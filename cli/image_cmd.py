@@ -24,21 +24,15 @@ def build_tiny(
     """Build a tiny bootable guest from Debian packages (kernel, busybox, syslinux; no internet
     beyond a Debian mirror). It prints `ncloud-tiny: booted` on its serial console, takes its
     address by DHCP, reads its config drive and runs its user data when that is a script."""
-    from ncloud.cli import tiny_image
+    from ncloud.cli import client, tiny_image
 
     try:
+        session = client.Session.from_cloud(cloud) if upload else None  # log in first: fail before the build
         path = tiny_image.build(output.expanduser().resolve(), cache.expanduser())
-    except tiny_image.BuildError as error:
+        typer.echo(f"built {path} ({path.stat().st_size // 1024} KiB)")
+        if session is not None:
+            image_id = tiny_image.upload(session.endpoint("image"), session.token, path, name)
+            typer.echo(f"uploaded as image {name} ({image_id})")
+    except (client.ClientError, tiny_image.BuildError) as error:
         typer.secho(f"error: {error}", fg="red", err=True)
         raise typer.Exit(1) from None
-    typer.echo(f"built {path} ({path.stat().st_size // 1024} KiB)")
-    if upload:
-        from ncloud.cli import client
-
-        try:
-            session = client.Session.from_cloud(cloud)
-            image_id = tiny_image.upload(session.endpoint("image"), session.token, path, name)
-        except (client.ClientError, tiny_image.BuildError) as error:
-            typer.secho(f"error: {error}", fg="red", err=True)
-            raise typer.Exit(1) from None
-        typer.echo(f"uploaded as image {name} ({image_id})")

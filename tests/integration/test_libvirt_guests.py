@@ -41,7 +41,7 @@ def cloud(tmp_path_factory):
     uri = ensure_libvirtd()
     state = tmp_path_factory.mktemp("libvirt-guests")
     options = {"NCLOUD_COMPUTE__COMPUTE_DRIVER": "libvirt", "NCLOUD_LIBVIRT__URI": uri,
-               "NCLOUD_LIBVIRT__SHUTDOWN_TIMEOUT": "30", "NCLOUD_NETWORK__BRIDGE": BRIDGE,
+               "NCLOUD_LIBVIRT__SHUTDOWN_TIMEOUT": "10", "NCLOUD_NETWORK__BRIDGE": BRIDGE,
                "NCLOUD_NETWORK__FIXED_RANGE": SUBNET, "NCLOUD_NETWORK__DHCP_DIR": str(DHCP_DIR),
                "NCLOUD_DEFAULT__ALLOW_RESIZE_TO_SAME_HOST": "true",
                # Room for every test's guests on a 2-core machine (they live until the last test).
@@ -181,6 +181,19 @@ def test_power_actions_act_on_the_real_guest(cloud):
     assert dom.isActive()
     time.sleep(3)
     assert console(cloud, "power").count(MARKER) == 4  # its memory came back: it did not boot again
+
+
+def test_a_guest_that_ignores_the_power_button_is_stopped_after_the_timeout(cloud):
+    user_data = Path(cloud) / "deaf.sh"
+    user_data.write_text("#!/bin/sh\n(sleep 1; killall acpid; echo 'ncloud-tiny: deaf') &\n")
+    create(cloud, "deaf", "ncloud-tiny", "--config-drive", "True", "--user-data", str(user_data))
+    wait_console(cloud, "deaf", "ncloud-tiny: deaf")
+    started = time.monotonic()
+    osc(cloud, "server", "stop", "deaf", **DEMO)
+    wait_status(cloud, "deaf", "SHUTOFF")
+    assert time.monotonic() - started >= 10  # [libvirt] shutdown_timeout, then the plug
+    assert "ncloud-tiny: powering off" not in console(cloud, "deaf")
+    assert not libvirt_domain(server(cloud, "deaf")["id"]).isActive()
 
 
 def test_a_guest_that_powers_itself_off_becomes_shutoff(cloud):

@@ -283,3 +283,11 @@ def test_a_snapshot_is_the_root_disk_flattened_into_the_images_format(driver, im
     assert info["virtual-size"] == 1024 ** 3  # the guest's disk, not the image's
     assert driver.get_info(server).power_state == states.RUNNING  # and the guest runs on
     assert not list((driver.instances_dir / server["uuid"]).glob("snapshot*"))
+
+
+def test_the_host_offers_what_libvirt_reports(driver):
+    conn = driver.connection.get()
+    offered = driver.host_resources()
+    assert offered.vcpus == conn.getInfo()[2] and offered.memory_mb > 0 and offered.local_gb > 0
+    assert offered.hypervisor_type == "QEMU" and offered.hypervisor_version == conn.getVersion()
+    assert offered.cpu_info["arch"] == "i686"  # test:///default's host
