@@ -116,7 +116,13 @@ def libvirt_options(state_dir: Path, conf) -> dict:
 
     options: dict = {"compute": {"compute_driver": "libvirt"}}
     if conf.source("libvirt", "uri") == "default" and not Path("/run/libvirt/libvirt-sock").exists():
-        options["libvirt"] = {"uri": f"qemu:///embed?root={state_dir / 'libvirt'}"}
+        # QEMU's sockets live under the root, and a UNIX socket's path has 108 characters at most:
+        # a short folder of its own (its guests stop with `up` anyway), named after the state folder.
+        import hashlib
+        import tempfile
+
+        root = Path(tempfile.gettempdir()) / f"ncloud-qemu-{hashlib.sha1(str(state_dir).encode()).hexdigest()[:8]}"
+        options["libvirt"] = {"uri": f"qemu:///embed?root={root}"}
     if os.geteuid() != 0 and conf.source("network", "enabled") == "default":
         options["network"] = {"enabled": False}
     return options

@@ -291,3 +291,13 @@ def test_the_host_offers_what_libvirt_reports(driver):
     assert offered.vcpus == conn.getInfo()[2] and offered.memory_mb > 0 and offered.local_gb > 0
     assert offered.hypervisor_type == "QEMU" and offered.hypervisor_version == conn.getVersion()
     assert offered.cpu_info["arch"] == "i686"  # test:///default's host
+
+
+def test_an_embedded_hypervisor_gets_its_qemu_conf_and_refuses_a_root_too_long_for_qemus_sockets(tmp_path):
+    from ncloud.daemons.compute.virt.libvirt.connection import prepare_embed_root
+
+    root = tmp_path / "q"
+    prepare_embed_root(f"qemu:///embed?root={root}")
+    assert 'stdio_handler = "file"' in (root / "etc" / "qemu.conf").read_text()
+    with pytest.raises(VirtError, match="a socket's path has 108 at most"):
+        prepare_embed_root(f"qemu:///embed?root=/tmp/{'x' * 60}")

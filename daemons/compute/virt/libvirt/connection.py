@@ -38,6 +38,10 @@ cgroup_controllers = []
 EMBED_QEMU_CONF = PLAIN_QEMU_CONF + 'stdio_handler = "file"\n'
 
 
+# QEMU's monitor socket goes to <root>/lib/qemu/domain-<id>-<20 characters of the name>/monitor.sock.
+EMBED_ROOT_MAX = 50
+
+
 def start_event_loop() -> None:
     """libvirt's default event loop, once per process, before the first connection is opened."""
     global _loop_started
@@ -63,6 +67,9 @@ def prepare_embed_root(uri: str) -> None:
     root = parse_qs(parsed.query).get("root", [""])[0]
     if not root:
         raise VirtError(f"{uri}: qemu:///embed needs a root folder (qemu:///embed?root=/var/lib/ncloud/qemu)")
+    if len(root) > EMBED_ROOT_MAX:
+        raise VirtError(f"{uri}: the root folder's path is {len(root)} characters long; QEMU's sockets go under it "
+                        f"and a socket's path has 108 at most: use one of {EMBED_ROOT_MAX} characters or fewer")
     conf = Path(root) / "etc" / "qemu.conf"
     if not conf.exists():
         conf.parent.mkdir(parents=True, exist_ok=True)
