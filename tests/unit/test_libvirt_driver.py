@@ -13,6 +13,7 @@ import subprocess
 import time
 import uuid as uuidlib
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import libvirt
 import pycdlib
@@ -293,11 +294,17 @@ def test_the_host_offers_what_libvirt_reports(driver):
     assert offered.cpu_info["arch"] == "i686"  # test:///default's host
 
 
-def test_an_embedded_hypervisor_gets_its_qemu_conf_and_refuses_a_root_too_long_for_qemus_sockets(tmp_path):
+def test_an_embedded_hypervisor_gets_its_qemu_conf_and_refuses_a_root_too_long_for_qemus_sockets():
+    import shutil
+    import tempfile
+
     from ncloud.daemons.compute.virt.libvirt.connection import prepare_embed_root
 
-    root = tmp_path / "q"
-    prepare_embed_root(f"qemu:///embed?root={root}")
-    assert 'stdio_handler = "file"' in (root / "etc" / "qemu.conf").read_text()
+    root = Path(tempfile.mkdtemp(prefix="ncq-", dir="/tmp"))
+    try:
+        prepare_embed_root(f"qemu:///embed?root={root}")
+        assert 'stdio_handler = "file"' in (root / "etc" / "qemu.conf").read_text()
+    finally:
+        shutil.rmtree(root)
     with pytest.raises(VirtError, match="a socket's path has 108 at most"):
         prepare_embed_root(f"qemu:///embed?root=/tmp/{'x' * 60}")
