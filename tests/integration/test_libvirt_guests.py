@@ -44,8 +44,10 @@ def cloud(tmp_path_factory):
                "NCLOUD_LIBVIRT__SHUTDOWN_TIMEOUT": "10", "NCLOUD_NETWORK__BRIDGE": BRIDGE,
                "NCLOUD_NETWORK__FIXED_RANGE": SUBNET, "NCLOUD_NETWORK__DHCP_DIR": str(DHCP_DIR),
                "NCLOUD_DEFAULT__ALLOW_RESIZE_TO_SAME_HOST": "true",
-               # Room for every test's guests on a 2-core machine (they live until the last test).
-               "NCLOUD_COMPUTE__CPU_ALLOCATION_RATIO": "16",
+               # Room for every test's guests on a 2-core machine and in the demo project's quota
+               # (they live until the last test).
+               "NCLOUD_COMPUTE__CPU_ALLOCATION_RATIO": "16", "NCLOUD_QUOTA__INSTANCES": "-1",
+               "NCLOUD_QUOTA__CORES": "-1", "NCLOUD_QUOTA__RAM": "-1",
                # Lifecycle events, not the periodic sync, must notice a guest that powered itself off.
                "NCLOUD_COMPUTE__SYNC_POWER_STATE_INTERVAL": "3600"}
     try:
