@@ -48,6 +48,11 @@ def _subnet(conf) -> ipaddress.IPv4Network:
     return ipaddress.ip_network(conf.network.fixed_range)
 
 
+def gateway(subnet: ipaddress.IPv4Network) -> str:
+    """The network's gateway: its first address, on every host's bridge."""
+    return str(subnet[1])
+
+
 def _assignable(subnet: ipaddress.IPv4Network, address) -> bool:
     """Servers get the subnet's host addresses but the first, the gateway."""
     return subnet.network_address + 2 <= address < subnet.broadcast_address
@@ -146,7 +151,7 @@ def network_info(conf, row) -> dict:
     subnet = _subnet(conf)
     return {"label": row.network, "network_id": network_id(conf), "address": row.address, "mac": row.mac,
             "netmask": str(subnet.netmask), "prefixlen": subnet.prefixlen, "cidr": str(subnet),
-            "gateway": str(subnet[1]), "dns": list(conf.network.dns_servers), "mtu": conf.network.mtu}
+            "gateway": gateway(subnet), "dns": list(conf.network.dns_servers), "mtu": conf.network.mtu}
 
 
 def count(session: Session, label: str) -> int:

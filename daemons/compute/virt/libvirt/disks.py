@@ -17,7 +17,6 @@ Ephemeral and swap disks are overlays too, of blank formatted bases cached per s
 from __future__ import annotations
 
 import json
-import logging
 import shutil
 import subprocess
 from pathlib import Path
@@ -27,7 +26,6 @@ from ncloud.daemons.compute.virt.libvirt import configdrive, qemu_img
 from ncloud.daemons.compute.virt.libvirt.domain import Disk
 from ncloud.daemons.compute.virt.libvirt.imagecache import CachedImage, ImageCache
 
-LOG = logging.getLogger(__name__)
 GiB = 1024 ** 3
 MiB = 1024 ** 2
 

@@ -117,7 +117,8 @@ class LibvirtDriver(ColdMigrations, LiveMigrations, ComputeDriver):
     # -- building ------------------------------------------------------------------------------
     def _guest(self, instance: dict, folder: disks.InstanceDir, rescue: bool = False) -> domain.GuestConfig:
         flavor = instance.get("flavor") or {}
-        network = folder.state().get("network")
+        state = folder.state()
+        network = state.get("network")
         nics = [domain.Nic(mac=network["mac"], tap=domain.tap_name(instance["uuid"]), bridge=self.network.bridge,
                            mtu=network.get("mtu") or 1500)] if network and self.network is not None else []
         libvirt_conf = self.conf.libvirt
@@ -127,7 +128,7 @@ class LibvirtDriver(ColdMigrations, LiveMigrations, ComputeDriver):
             project_id=instance.get("project_id") or "", user_id=instance.get("user_id") or "",
             flavor_name=flavor.get("name", ""), vcpus=flavor.get("vcpus") or instance.get("vcpus") or 1,
             memory_mb=flavor.get("memory_mb") or instance.get("memory_mb") or 64,
-            root_gb=flavor.get("root_gb", 0), image_id=folder.state().get("image_id") or "",
+            root_gb=flavor.get("root_gb", 0), image_id=state.get("image_id") or "",
             virt_type=self.virt_type, cpu_mode=domain.cpu_mode(libvirt_conf.cpu_mode, self.virt_type),
             cpu_model=libvirt_conf.cpu_model, console_log=str(folder.console_log),
             console_listen=libvirt_conf.vnc_listen, spice=bool(self._spice),

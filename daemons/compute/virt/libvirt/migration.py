@@ -150,19 +150,10 @@ class LiveMigrations:
         folder = disks.InstanceDir(self.instances_dir, instance["uuid"])
         if folder.path.exists() and folder.state():
             raise VirtError(f"{folder.path} exists on {self.host} already: is the server here?")
-        folder.path.mkdir(parents=True, exist_ok=True)
         try:
-            image_id = instance.get("image_ref")
-            with self.cache.use(image_id) as base:
-                disks.root_disk(folder, base, (instance.get("flavor") or {}).get("root_gb", 0))
-            disks.extra_disks(folder, self.cache, instance.get("flavor") or {})
-            network = instance.get("network")
-            if instance.get("config_drive") or self.conf.compute.force_config_drive:
-                disks.config_drive(folder, instance, network)
-            folder.save_state(image_id=image_id, disk_format=base.disk_format, network=network, rescue=False)
+            # Empty overlays on this host's own cached image: the migration fills them.
+            self._prepare(instance, {"id": instance.get("image_ref")})
             folder.console_log.touch()
-            if network and self.network is not None:
-                self.network.plug(instance["uuid"], network)
         except Exception:
             self.rollback_live_migration_at_destination(instance, migration)
             raise

@@ -22,6 +22,7 @@ import threading
 from pathlib import Path
 
 from ncloud.daemons.compute.virt.driver import VirtError
+from ncloud.daemons.core import fixed_ips
 
 LOG = logging.getLogger(__name__)
 LEASE_TIME = "1h"
@@ -38,15 +39,11 @@ def _run(*command: str, check: bool = True) -> subprocess.CompletedProcess:
     return done
 
 
-def gateway(fixed_range: str) -> str:
-    return str(ipaddress.ip_network(fixed_range)[1])
-
-
 class FlatNetwork:
     def __init__(self, conf):
         network = conf.network
         self.subnet = ipaddress.ip_network(network.fixed_range)
-        self.gateway = gateway(network.fixed_range)
+        self.gateway = fixed_ips.gateway(self.subnet)
         self.bridge = network.bridge
         self.mtu = network.mtu
         self.nat = network.nat
