@@ -10,7 +10,9 @@ published, the task state is put back and the client gets 503: nothing is left w
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from ncloud.daemons.api import boot, policy, server_query
 from ncloud.daemons.api.errors import Fault
@@ -20,6 +22,8 @@ from ncloud.daemons.core import exception, instances, quotas, states
 from ncloud.daemons.core.config import Config
 from ncloud.daemons.core.context import RequestContext
 from ncloud.daemons.core.db.session import Database
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -229,12 +233,15 @@ _REBUILD_FIELDS = {"name": "display_name", "description": "description", "user_d
                    "trusted_image_certificates": "trusted_certs", "hostname": "hostname"}
 
 
-def rebuild(conf: Config, db: Database, compute: ComputeAPI, ctx: RequestContext, uuid: str, request: dict):
-    """Recreate the server from an image on its host, keeping its identity; returns it as stored.
+def rebuild(conf: Config, db: Database, compute: ComputeAPI, ctx: RequestContext, uuid: str, request: dict,
+            answer: Callable[[], T]) -> T:
+    """Recreate the server from an image on its host, keeping its identity; returns what `answer` made.
 
     `request` has passed the schema of its microversion: only that version's keys are present.
     The new name, metadata (replacing the old), key and user data are committed with the task
     state, as in Nova; the compute brings the server back ACTIVE (SHUTOFF if it was stopped).
+    `answer` runs after that commit and before the compute is asked, so the response shows the
+    server in REBUILD as Nova's does, never the state a fast compute has already moved it on to.
     """
     with db.writer() as session:
         instance = startable(session, ctx, uuid, "rebuild", "os_compute_api:servers:rebuild", REBUILD_VM_STATES)
@@ -257,8 +264,10 @@ def rebuild(conf: Config, db: Database, compute: ComputeAPI, ctx: RequestContext
         host, stopped = instance.host, instance.vm_state == states.STOPPED
         session.expire(instance)
         payload, wanted = instances.to_dict(instance), image_info(image)
+    answered = answer()
     send_or_undo(db, ctx, uuid, states.REBUILDING,
                  lambda: compute.rebuild_instance(ctx, host, payload, wanted, None, stopped))
+    return answered
 
 
 def image_info(image) -> dict:

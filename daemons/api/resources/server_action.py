@@ -116,14 +116,18 @@ class ServerAction:
 
     def _rebuild(self, req, resp, server_id, value):
         ctx, version = req.context.ctx, req.context.version
-        server_actions.rebuild(self.conf, self.db, self.compute, ctx, server_id, value)
-        with self.db.reader() as session:
-            row = instances.get(session, server_id)
-            page = server_query.page_of(session, [row], ctx, version, self.conf.default.service_down_time,
-                                        with_groups=True)
-        urls = views.Urls.for_request(req, self.conf.api.public_endpoint)
-        resp.media = {"server": views.server_rebuilt(row, urls, ctx, self.conf.default.default_availability_zone,
-                                                     version, page, boot.admin_password(value.get("adminPass")))}
+
+        def answer() -> dict:
+            with self.db.reader() as session:
+                row = instances.get(session, server_id)
+                page = server_query.page_of(session, [row], ctx, version, self.conf.default.service_down_time,
+                                            with_groups=True)
+            urls = views.Urls.for_request(req, self.conf.api.public_endpoint)
+            return views.server_rebuilt(row, urls, ctx, self.conf.default.default_availability_zone, version, page,
+                                        boot.admin_password(value.get("adminPass")))
+
+        resp.media = {"server": server_actions.rebuild(self.conf, self.db, self.compute, ctx, server_id, value,
+                                                       answer)}
 
     def _restore(self, req, resp, server_id, value):
         server_actions.power(self.db, self.compute, req.context.ctx, server_id, "restore", server_actions.RESTORE,
