@@ -6,9 +6,9 @@ from pathlib import Path
 
 import typer
 
-from ncloud.cli.options import ConfigFile, load_config
+from ncloud.cli.options import ConfigFile, group, load_config
 
-app = typer.Typer(help="Inspect and check the configuration.", no_args_is_help=True)
+app = group("Inspect and check the configuration.")
 
 
 @app.command()

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import typer
 
-from ncloud.cli.options import ConfigFile, load_config
+from ncloud.cli.options import ConfigFile, group, load_config
 
-app = typer.Typer(help="Database schema (sync, status) and default data (seed).", no_args_is_help=True)
+app = group("Database schema (sync, status) and default data (seed).")
 
 
 def _database(config_file: Path | None):
@@ -42,9 +42,15 @@ def status(config_file: Path | None = ConfigFile) -> None:
 
 
 @app.command()
-def seed(config_file: Path | None = ConfigFile) -> None:
+def seed(
+    config_file: Path | None = ConfigFile,
+    flavors_only: bool = typer.Option(False, "--flavors-only", help="Not the demo image (it has no data: it "
+                                                                    "boots on the fake driver only)."),
+) -> None:
     """Create the default flavors (m1.tiny, m1.small, m1.medium) and the demo image if missing."""
     from ncloud.daemons.core import bootstrap
 
-    found = bootstrap.ensure_defaults(_database(config_file))
-    typer.echo(f"flavors: {', '.join(found['flavors'])}; demo image {found['image_name']} ({found['image_id']})")
+    found = bootstrap.ensure_defaults(_database(config_file), demo_image=not flavors_only)
+    typer.echo(f"flavors: {', '.join(found['flavors'])}"
+               + ("" if flavors_only else f"; demo image {found['image_name']} ({found['image_id']})"))
+    typer.echo(f"created {', '.join(found['created'])}" if found["created"] else "created nothing")

@@ -34,6 +34,16 @@ HOST_BRIDGE = "ncnodes0"
 HOST_ADDRESS = "198.51.100.1"
 PRIVATE = ("/etc/libvirt", "/run/libvirt", "/var/lib/libvirt", "/var/log/libvirt", "/var/cache/libvirt",
            "/var/lib/ncloud", "/root/.ssh")
+# A bare host for deployment tests: besides libvirt's folders, everything the roles install or
+# write is its own (ncloud, MariaDB, RabbitMQ, supervisord); /usr, and so the Debian packages
+# and Python, stay shared with the machine. The folders in COPIED start as copies of the
+# machine's (the configuration the packages installed), the others empty.
+DEPLOY_PRIVATE = (*PRIVATE, "/etc/ncloud", "/opt/ncloud", "/var/log/ncloud", "/run/ncloud", "/var/backups",
+                  "/etc/mysql", "/var/lib/mysql", "/run/mysqld", "/var/log/mysql",
+                  "/etc/rabbitmq", "/var/lib/rabbitmq", "/var/log/rabbitmq",
+                  "/etc/postgresql", "/var/lib/postgresql", "/run/postgresql", "/var/log/postgresql",
+                  "/etc/supervisor", "/run/supervisor", "/var/log/supervisor")
+COPIED = ("/etc/libvirt", "/etc/mysql", "/etc/rabbitmq", "/etc/postgresql", "/var/lib/postgresql")
 
 
 def _run(*command: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -67,8 +77,15 @@ class NodeNetwork:
 
 
 class Node:
-    def __init__(self, network: NodeNetwork, number: int, workdir: Path):
+    """`bare`: only sshd runs (a host for `ncloud deploy`); else libvirtd and virtlogd too.
+    `own`: more folders of its own, copies of the machine's (/var/lib/dpkg: a node whose package
+    database can differ)."""
+
+    def __init__(self, network: NodeNetwork, number: int, workdir: Path, bare: bool = False, own: tuple = ()):
         self.network = network
+        self.bare = bare
+        self.own = own
+        self.paths = (*(DEPLOY_PRIVATE if bare else PRIVATE), *own)
         self.number = number
         self.name = f"node{number}"
         self.address = f"198.51.100.{10 + number}"
@@ -105,18 +122,23 @@ class Node:
 
     def _folders(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
-        for path in PRIVATE:
-            (self.root / path.strip("/").replace("/", "-")).mkdir(parents=True)
+        for path in self.paths:
+            if (path in COPIED or path in self.own) and Path(path).is_dir():
+                self.root.mkdir(parents=True, exist_ok=True)
+                _run("cp", "-a", path, str(self.private(path)))  # owners too (postgres' data folder)
+            else:
+                self.private(path).mkdir(parents=True)
         for parent in (self.root, *self.root.parents):  # dnsmasq (user nobody) reads under /var/lib/ncloud
             if parent == Path("/"):
                 break
             parent.chmod(parent.stat().st_mode | 0o005)
-        etc = self.private("/etc/libvirt")
-        (etc / "qemu.conf").write_text(QEMU_CONF)
-        (etc / "libvirtd.conf").write_text(f'listen_tls = 0\nlisten_tcp = 1\nlisten_addr = "{self.address}"\n'
-                                           'auth_tcp = "none"\n')
-        for folder in ("/var/log/libvirt/qemu", "/var/lib/libvirt/qemu", "/var/cache/libvirt/qemu"):
-            (self.root / folder.strip("/").split("/qemu")[0].replace("/", "-") / "qemu").mkdir(exist_ok=True)
+        if not self.bare:
+            etc = self.private("/etc/libvirt")
+            (etc / "qemu.conf").write_text(QEMU_CONF)
+            (etc / "libvirtd.conf").write_text(f'listen_tls = 0\nlisten_tcp = 1\nlisten_addr = "{self.address}"\n'
+                                               'auth_tcp = "none"\n')
+            for folder in ("/var/log/libvirt/qemu", "/var/lib/libvirt/qemu", "/var/cache/libvirt/qemu"):
+                (self.root / folder.strip("/").split("/qemu")[0].replace("/", "-") / "qemu").mkdir(exist_ok=True)
         # Names resolve locally, as a real cloud's hosts do: a lookup that goes to DNS here times out
         # after 10 s (libvirt and QEMU look up their host's name, the live migration's end waited).
         (self.root / "etc-hosts").write_text("127.0.0.1 localhost\n" + "".join(
@@ -137,11 +159,11 @@ class Node:
         return self.root / path.strip("/").replace("/", "-")
 
     def _namespaces(self) -> None:
-        mounts = "; ".join([*(f"mount --bind {self.private(path)} {path}" for path in PRIVATE),
+        mounts = "; ".join([*(f"mount --bind {self.private(path)} {path}" for path in self.paths),
                             f"mount --bind {self.root / 'etc-hosts'} /etc/hosts"])
         self.holder = subprocess.Popen(
             ["ip", "netns", "exec", self.netns, "unshare", "--mount", "--uts", "--propagation", "private", "sh", "-c",
-             f"hostname {self.name}; mkdir -p {' '.join(PRIVATE)}; {mounts} && exec sleep infinity"],
+             f"hostname {self.name}; mkdir -p {' '.join(self.paths)}; {mounts} && exec sleep infinity"],
             preexec_fn=_pdeathsig(signal.SIGKILL))
         end = time.monotonic() + 10
         while (Path(f"/proc/{self.holder.pid}/cmdline").read_bytes().split(b"\0")[0] != b"sleep"
@@ -161,9 +183,11 @@ class Node:
 
     def _daemons(self) -> None:
         Path("/run/sshd").mkdir(exist_ok=True)
+        self.run(find_binary("sshd", package="openssh-server"), "-f", str(self.private("/root/.ssh") / "sshd_config"))
+        if self.bare:
+            return
         self.run(find_binary("virtlogd", package="libvirt-daemon"), "-d", "-p", "/run/libvirt/virtlogd.pid")
         self.run(find_binary("libvirtd", package="libvirt-daemon"), "-d", "--listen", "-p", "/run/libvirt/libvirtd.pid")
-        self.run(find_binary("sshd", package="openssh-server"), "-f", str(self.private("/root/.ssh") / "sshd_config"))
         end = time.monotonic() + 60
         while self.run("virsh", "-c", "qemu:///system", "version", check=False).returncode != 0:
             if time.monotonic() > end:
@@ -209,6 +233,7 @@ def libvirt_cloud(database_url: str, nodes: int = 2, subnet: str = "198.18.8.0/2
     """A cloud whose compute hosts are `nodes` Nodes with the libvirt driver: API, conductor and
     scheduler as processes here, RabbitMQ (reachable from the nodes) and the given database; the
     tiny image uploaded (`cloud.image_id`). `cloud.nodes` and `cloud.compute_config` by host name."""
+    from ncloud.cli.cloud.session import Session
     from ncloud.cli.tiny_image import upload
     from tests.libvirt_host import tiny_image
     from tests.servers import RabbitMQ
@@ -237,8 +262,8 @@ def libvirt_cloud(database_url: str, nodes: int = 2, subnet: str = "198.18.8.0/2
                 cloud.compute_config[node.name] = config
                 node.start_compute(config, work / f"{node.name}-compute.log")
             cloud.wait_for_computes(list(cloud.nodes), timeout=90)
-            cloud.image_id = upload(f"http://127.0.0.1:{cloud.port}/image", "admin:admin", tiny_image(),
-                                    "ncloud-tiny")
+            admin = Session.with_token("admin:admin", {"image": f"http://127.0.0.1:{cloud.port}/image"})
+            cloud.image_id = upload(admin, tiny_image(), "ncloud-tiny")
             yield cloud
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -7,7 +7,11 @@
   of the topic, so work is spread) and `<topic>.<host>` (this server alone) and calls
   `endpoint.<method>(ctx, **args)`.
 
-Messages are JSON envelopes: {method, args, version, context, msg_id?, reply_to?}. Queues are
+Messages are JSON envelopes: {method, args, version, context, msg_id?, reply_to?}. The version is
+MAJOR.MINOR: a release that adds a method or an optional argument bumps MINOR, one that changes
+or removes one bumps MAJOR. During a rolling upgrade old and new daemons talk both ways: a server
+refuses another MAJOR, and drops the arguments a newer MINOR added that its methods do not know
+(logged), so one release of skew works as long as new arguments stay optional. Queues are
 durable and casts persistent; a message is acknowledged only after its handler returned, so work
 in progress when a daemon dies is delivered again (handlers are idempotent). Each consumer thread
 has its own connection and `prefetch_count=1`; replies and casts are published from a separate
@@ -36,7 +40,7 @@ from ncloud.daemons.core.context import RequestContext
 
 LOG = logging.getLogger(__name__)
 
-VERSION = "1.0"
+VERSION = "1.0"  # see the module docstring: MINOR for additions, MAJOR for changes
 STOP_CHECK_INTERVAL = 0.25
 # A cast that meets a passing failure is tried again after RETRY_DELAY, doubling, MAX_ATTEMPTS in all
 # (about 2 minutes with the defaults: the time a database or broker restart takes).
@@ -396,8 +400,9 @@ class RPCServer:
         return True
 
     def _builtin(self, method: str, ctx: RequestContext, args: dict):
+        # ping's answer carries the version, so tools can tell an old daemon from a new one.
         if method == "ping":
-            return {"host": self.host, "topic": self.topic, "binary": self.binary}
+            return {"host": self.host, "topic": self.topic, "binary": self.binary, "version": VERSION}
         if method == "heartbeat":
             if self.on_heartbeat is not None:
                 self.on_heartbeat()
@@ -411,8 +416,10 @@ class RPCServer:
         reply_to, msg_id = body.get("reply_to"), body.get("msg_id")
         reply: dict = {"msg_id": msg_id}
         try:
-            if str(body.get("version", "1.0")).split(".")[0] != VERSION.split(".")[0]:
-                raise exception.Invalid(reason=f"unsupported RPC version {body.get('version')}")
+            sender = _version(body.get("version", "1.0"))
+            if sender[0] != _version(VERSION)[0]:
+                raise exception.Invalid(reason=f"unsupported RPC version {body.get('version')} (this {self.topic} "
+                                               f"speaks {VERSION}): upgrade the older daemons")
             with ctx:
                 if method in ("ping", "heartbeat"):
                     reply["result"] = self._builtin(method, ctx, args)
@@ -420,6 +427,8 @@ class RPCServer:
                     handler = getattr(self.endpoint, method, None) if not method.startswith("_") else None
                     if handler is None:
                         raise exception.Invalid(reason=f"{self.topic} has no RPC method {method!r}")
+                    if sender > _version(VERSION):
+                        args = _known_arguments(handler, method, args, body.get("version"))
                     reply["result"] = handler(ctx, **args)
         except exception.ServiceStopping as error:
             # Neither acknowledged nor answered: the broker gives the message to the next consumer
@@ -440,3 +449,25 @@ class RPCServer:
             except exception.MessagingUnavailable:
                 LOG.warning("could not deliver the reply to %s.%s [%s]", self.topic, method, ctx.request_id)
         message.ack()
+
+
+def _version(text) -> tuple[int, int]:
+    major, _, minor = str(text).partition(".")
+    try:
+        return int(major), int(minor or 0)
+    except ValueError:
+        raise exception.Invalid(reason=f"malformed RPC version {text!r}") from None
+
+
+def _known_arguments(handler, method: str, args: dict, version) -> dict:
+    """The arguments `handler` takes: a newer sender's additions are dropped (see the docstring)."""
+    import inspect
+
+    parameters = inspect.signature(handler).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return args
+    unknown = sorted(set(args) - set(parameters))
+    if unknown:
+        LOG.info("%s from a newer release (RPC %s): ignoring the argument(s) %s this one does not know",
+                 method, version, ", ".join(unknown))
+    return {name: value for name, value in args.items() if name in parameters}

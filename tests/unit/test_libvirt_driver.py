@@ -308,3 +308,18 @@ def test_an_embedded_hypervisor_gets_its_qemu_conf_and_refuses_a_root_too_long_f
         shutil.rmtree(root)
     with pytest.raises(VirtError, match="a socket's path has 108 at most"):
         prepare_embed_root(f"qemu:///embed?root=/tmp/{'x' * 60}")
+
+
+def test_a_migrating_guest_s_consoles_move_to_the_destination_s_address():
+    """Consoles bound to the source's own address would keep QEMU from starting on the destination."""
+    from ncloud.daemons.compute.virt.libvirt import domain as domain_xml
+
+    xml = (f'<domain><metadata><ncloud:instance xmlns:ncloud="{domain_xml.NAMESPACE}"><ncloud:host>node2</ncloud:host>'
+           '</ncloud:instance></metadata><devices>'
+           '<graphics type="vnc" listen="198.51.100.12"><listen type="address" address="198.51.100.12"/></graphics>'
+           '<graphics type="spice" listen="0.0.0.0"/></devices></domain>')
+    moved = domain_xml.with_host(xml, "node3", ("198.51.100.12", "198.51.100.13"))
+    assert 'listen="198.51.100.13"' in moved and 'address="198.51.100.13"' in moved
+    assert 'listen="0.0.0.0"' in moved  # a wildcard stays
+    assert ">node3</ncloud:host>" in moved
+    assert "198.51.100.13" not in domain_xml.with_host(xml, "node3")  # without `listen`: untouched

@@ -76,6 +76,27 @@ def test_unknown_method_is_refused(transport, server):
         rpc.RPCClient(transport, "demo").call(CTX, "drop_tables")
 
 
+def _send(transport, version: str, **args):
+    """A call as a daemon of another release sends it."""
+    client = rpc.RPCClient(transport, "demo", version=version)
+    return client.call(CTX, "add", **args)
+
+
+def test_a_newer_release_s_added_arguments_are_dropped(transport, server):
+    """One release of skew during a rolling upgrade: 1.1 added an optional argument."""
+    assert _send(transport, "1.1", a=2, b=3, c=4) == 5
+
+
+def test_the_same_release_s_unknown_argument_is_an_error(transport, server):
+    with pytest.raises(exception.RemoteError, match="unexpected keyword argument 'c'"):
+        _send(transport, rpc.VERSION, a=2, b=3, c=4)
+
+
+def test_another_major_version_is_refused(transport, server):
+    with pytest.raises(exception.Invalid, match=r"unsupported RPC version 2.0 \(this demo speaks 1.0\): upgrade"):
+        _send(transport, "2.0", a=2, b=3)
+
+
 def test_call_times_out_with_method_and_topic(transport, server):
     with pytest.raises(exception.MessagingTimeout, match=r"0.2s waiting for a reply to slow on demo"):
         rpc.RPCClient(transport, "demo", timeout=0.2).call(CTX, "slow", seconds=1)
@@ -83,7 +104,7 @@ def test_call_times_out_with_method_and_topic(transport, server):
 
 def test_ping_reaches_one_host(transport, server):
     assert rpc.RPCClient(transport, "demo", server="host1").call(CTX, "ping") == {
-        "host": "host1", "topic": "demo", "binary": "ncloud-demo"}
+        "host": "host1", "topic": "demo", "binary": "ncloud-demo", "version": rpc.VERSION}
 
 
 def test_heartbeat_runs_the_callback_in_the_consumer(transport):

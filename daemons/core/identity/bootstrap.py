@@ -39,42 +39,54 @@ def base_urls(conf: Config) -> dict[str, str]:
             "admin": (conf.identity.admin_url or public).rstrip("/")}
 
 
-def bootstrap(db: Database, conf: Config) -> dict[str, str]:
-    """Create or update the bootstrap identity; returns the ids of the admin user and project."""
+def bootstrap(db: Database, conf: Config) -> dict:
+    """Create or update the bootstrap identity; returns the ids of the admin user and project and
+    `changed`, what it had to create or update (empty when everything was already so: deployment
+    tools report "no change" from it)."""
     password = conf.identity.admin_password
     if not password:
         raise BootstrapError("[identity] admin_password is empty: set it (or NCLOUD_IDENTITY__ADMIN_PASSWORD)")
     urls = base_urls(conf)
+    changed: list[str] = []
     with db.writer() as session:
         if session.get(Domain, DEFAULT_DOMAIN_ID) is None:
             session.add(Domain(id=DEFAULT_DOMAIN_ID, name="Default", description="The default domain"))
             session.flush()
-        roles = {name: _ensure(session, Role, {"name": name}) for name in ROLES}
+            changed.append("domain Default")
+        roles = {name: _ensure(session, Role, {"name": name}, changed) for name in ROLES}
         project = _ensure(session, Project, {"name": conf.identity.admin_project, "domain_id": DEFAULT_DOMAIN_ID},
-                          description="Bootstrap project for the administrator")
-        user = _ensure(session, User, {"name": conf.identity.admin_user, "domain_id": DEFAULT_DOMAIN_ID},
+                          changed, description="Bootstrap project for the administrator")
+        user = _ensure(session, User, {"name": conf.identity.admin_user, "domain_id": DEFAULT_DOMAIN_ID}, changed,
                        default_project_id=project.id)
         if not passwords.verify(user.password_hash, password):
             user.password_hash = passwords.hash_secret(password)
-        user.enabled = True
+            changed.append(f"password of {user.name}")
+        if not user.enabled:
+            user.enabled = True
+            changed.append(f"user {user.name} enabled")
         if session.get(RoleAssignment, (user.id, project.id, roles["admin"].id)) is None:
             session.add(RoleAssignment(user_id=user.id, project_id=project.id, role_id=roles["admin"].id))
+            changed.append(f"admin role of {user.name}")
         for service_type, (name, path) in SERVICES.items():
-            service = _ensure(session, CatalogService, {"type": service_type}, name=name)
+            service = _ensure(session, CatalogService, {"type": service_type}, changed, name=name)
             for interface in INTERFACES:
                 endpoint = _ensure(session, Endpoint, {"service_id": service.id, "interface": interface,
-                                                       "region_id": conf.identity.region_name},
+                                                       "region_id": conf.identity.region_name}, changed,
                                    url=urls[interface] + path)
-                endpoint.url = urls[interface] + path
-    return {"user_id": user.id, "project_id": project.id}
+                if endpoint.url != urls[interface] + path:
+                    endpoint.url = urls[interface] + path
+                    changed.append(f"{interface} endpoint of {service_type}")
+    return {"user_id": user.id, "project_id": project.id, "changed": changed}
 
 
-def _ensure(session: Session, model, keys: dict, **defaults):
+def _ensure(session: Session, model, keys: dict, changed: list[str] | None = None, **defaults):
     row = session.scalars(select(model).filter_by(**keys)).first()
     if row is None:
         row = model(id=new_id(), **keys, **defaults)
         session.add(row)
         session.flush()
+        if changed is not None:
+            changed.append(f"{model.__tablename__} {' '.join(map(str, keys.values()))}")
     return row
 
 

@@ -129,11 +129,20 @@ def owner_host(metadata_xml: str) -> str | None:
     return element.findtext("host")
 
 
-def with_host(xml: str, host: str) -> str:
-    """The definition with its metadata naming another host (a guest live-migrating there)."""
+def with_host(xml: str, host: str, listen: tuple[str, str] | None = None) -> str:
+    """The definition with its metadata naming another host (a guest live-migrating there) and,
+    with `listen` = (this host's address, the other's), its consoles listening on the other
+    host's address: this one's does not exist there, and QEMU would not start."""
     root = ET.fromstring(xml)
     for element in root.iter(f"{{{NAMESPACE}}}host"):
         element.text = host
+    if listen is not None:
+        for element in root.iter("graphics"):
+            if element.get("listen") == listen[0]:
+                element.set("listen", listen[1])
+            for child in element.iter("listen"):
+                if child.get("address") == listen[0]:
+                    child.set("address", listen[1])
     ET.register_namespace("ncloud", NAMESPACE)
     return ET.tostring(root, encoding="unicode")
 

@@ -166,9 +166,14 @@ class LiveMigrations:
         dom = self._domain(instance)
         address = migration.get("dest_host") or migration["dest_compute"]
         uri = self.conf.libvirt.live_migration_uri % address
-        xml = domain.with_host(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_MIGRATABLE), migration["dest_compute"])
+        # Consoles listening on this host's own address ([libvirt] vnc_listen = [compute] my_ip, as a
+        # deployment sets it) listen on the destination's there; a wildcard or loopback stays.
+        listen = None
+        if self.conf.libvirt.vnc_listen == self.conf.compute.my_ip and migration.get("dest_host"):
+            listen = (self.conf.libvirt.vnc_listen, migration["dest_host"])
+        xml = domain.with_host(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_MIGRATABLE), migration["dest_compute"], listen)
         persistent = domain.with_host(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_MIGRATABLE | libvirt.VIR_DOMAIN_XML_INACTIVE),
-                                      migration["dest_compute"])
+                                      migration["dest_compute"], listen)
         writable = [disk.target for disk in disks.guest_disks(disks.InstanceDir(self.instances_dir, instance["uuid"]))
                     if not disk.readonly]
         params = {libvirt.VIR_MIGRATE_PARAM_URI: f"tcp://{address}",

@@ -1,0 +1,1 @@
+"""`ncloud check`: the cloud's health for cron and monitoring (checks.py finds, report.py tells)."""
