@@ -167,10 +167,11 @@ class EmbeddedCloud:
         # The all-in-one runs Identity: the benchmark works as its administrator.
         import yaml
 
-        from ncloud.cli.up import token_for
+        from ncloud.cli.cloud.session import password_session
 
         admin = yaml.safe_load((self.dir / "clouds.yaml").read_text())["clouds"]["ncloud"]["auth"]
-        self.token = token_for(admin["auth_url"], admin["username"], admin["password"], admin["project_name"])
+        self.token = password_session(admin["auth_url"], admin["username"], admin["password"],
+                                      admin["project_name"]).token
 
     def pids(self) -> dict[str, int]:
         return {"ncloud up (all daemons)": self.process.pid}
@@ -207,9 +208,10 @@ class SeparateProcesses:
         self.cloud.start("scheduler", "ncloud-scheduler", host="ctl")
         self.cloud.start("compute", "ncloud-compute", host="cmp")
         self.cloud.wait_for_api()
-        from ncloud.cli.up import token_for
+        from ncloud.cli.cloud.session import password_session
 
-        self.token = token_for(f"http://127.0.0.1:{self.cloud.port}/identity/v3", "admin", password, "admin")
+        self.token = password_session(f"http://127.0.0.1:{self.cloud.port}/identity/v3", "admin", password,
+                                      "admin").token
         self.cloud.client.headers["X-Auth-Token"] = self.token
         names = ["cmp"] + [f"cmp-{n}" for n in range(2, hosts + 1)]
         self.cloud.wait_for_computes(names, timeout=120)

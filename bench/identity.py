@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from bench.boot import Client, percentile  # noqa: E402
-from ncloud.cli.up import token_for  # noqa: E402
+from ncloud.cli.cloud.session import password_session  # noqa: E402
 from tests.cloud import ADMIN_PASSWORD, identity_api  # noqa: E402
 
 AUTH = {"auth": {"identity": {"methods": ["password"], "password": {
@@ -34,7 +34,7 @@ AUTH = {"auth": {"identity": {"methods": ["password"], "password": {
 
 def admin_token(url: str) -> str:
     """A token of the bootstrapped admin (tests/cloud.py's identity_state)."""
-    return token_for(f"{url}/identity/v3", "admin", ADMIN_PASSWORD, "admin")
+    return password_session(f"{url}/identity/v3", "admin", ADMIN_PASSWORD, "admin").token
 
 
 def timed(client: Client, count: int, concurrency: int, call) -> list[float]:

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import typer
 
-from ncloud.cli.options import ConfigFile, load_config
+from ncloud.cli.options import ConfigFile, group, load_config
 
-app = typer.Typer(help="Identity: bootstrap, token keys.", no_args_is_help=True)
+app = group("Identity: bootstrap, token keys.")
 
 
 @app.command("setup-keys")
@@ -68,3 +68,4 @@ def bootstrap(config_file: Path | None = ConfigFile) -> None:
     urls = identity_bootstrap.base_urls(conf)
     typer.echo(f"user {conf.identity.admin_user} ({found['user_id']}) is admin of project "
                f"{conf.identity.admin_project} ({found['project_id']}); identity at {urls['public']}/identity/v3")
+    typer.echo(f"created or updated: {', '.join(found['changed'])}" if found["changed"] else "(unchanged)")

@@ -1,4 +1,4 @@
-"""Options shared by many commands."""
+"""Options and command groups shared by many commands."""
 
 from __future__ import annotations
 
@@ -19,3 +19,11 @@ def load_config(path: Path | None):
     except config.ConfigError as error:
         typer.secho(f"error: {error}", fg="red", err=True)
         raise typer.Exit(2) from None
+
+
+def group(help_text: str) -> typer.Typer:
+    """A command group (`ncloud server ...`): a group even with one command (typer would make a
+    lone command the group itself, and `ncloud service ping` would lose its `ping`)."""
+    app = typer.Typer(help=help_text, no_args_is_help=True, rich_markup_mode=None)  # plain help: see cli/lazy.py
+    app.callback()(lambda: None)
+    return app

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import typer
 
-from ncloud.cli.options import ConfigFile, load_config
+from ncloud.cli.options import ConfigFile, group, load_config
 
-app = typer.Typer(help="Daemons as the message bus sees them.", no_args_is_help=True)
+app = group("Daemons as the message bus sees them.")
 
 
 @app.command()

@@ -233,22 +233,9 @@ def build(output: Path, cache: Path) -> Path:
     return output
 
 
-def upload(image_url: str, token: str, path: Path, name: str, visibility: str = "public") -> str:
-    """Create the image in the Image API at `image_url` (…/image) and upload `path`; its id."""
-    import httpx
+def upload(session, path: Path, name: str, visibility: str = "public") -> str:
+    """The built image as a new image of the cloud (`session`: cli/cloud/session.py); its id."""
+    from ncloud.cli.resources.image import create_from_file
 
-    headers = {"X-Auth-Token": token}
-    fmt = "qcow2" if path.suffix == ".qcow2" else "raw"
-    with httpx.Client(base_url=image_url.rstrip("/"), headers=headers, timeout=120) as api:
-        created = api.post("/v2/images", json={
-            "name": name, "disk_format": fmt, "container_format": "bare", "visibility": visibility,
-            "min_disk": 1, "min_ram": 64, "os_distro": "ncloud-tiny"})
-        if created.status_code != 201:
-            raise BuildError(f"the Image API refused the image ({created.status_code}): {created.text[:300]}")
-        image_id = created.json()["id"]
-        with path.open("rb") as data:
-            stored = api.put(f"/v2/images/{image_id}/file", content=data,
-                             headers={"Content-Type": "application/octet-stream"})
-        if stored.status_code != 204:
-            raise BuildError(f"the upload of {path} failed ({stored.status_code}): {stored.text[:300]}")
-    return image_id
+    return create_from_file(session, name, path, visibility=visibility,
+                            extra={"min_disk": 1, "min_ram": 64, "os_distro": "ncloud-tiny"})["id"]

@@ -14,12 +14,9 @@ driver), and `up` says why.
 
 from __future__ import annotations
 
-import json
 import logging
 import secrets
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import typer
@@ -27,33 +24,15 @@ import typer
 from ncloud.cli.options import ConfigFile, load_config
 
 
-def _request(method: str, url: str, token: str, body: dict | None = None, timeout: float = 10) -> dict:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method, headers={
-        "X-Auth-Token": token, "Content-Type": "application/json", "Accept": "application/json"})
-    with urllib.request.urlopen(request, timeout=timeout) as response:
-        payload = response.read()
-    return json.loads(payload) if payload else {}
-
-
-def token_for(identity_url: str, user: str, password: str, project: str) -> str:
-    """A project-scoped token for `user` (password authentication, domain Default)."""
-    body = {"auth": {"identity": {"methods": ["password"], "password": {
-        "user": {"name": user, "domain": {"name": "Default"}, "password": password}}},
-        "scope": {"project": {"name": project, "domain": {"name": "Default"}}}}}
-    request = urllib.request.Request(f"{identity_url}/auth/tokens?nocatalog", data=json.dumps(body).encode(),
-                                     method="POST", headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return response.headers["X-Subject-Token"]
-
-
 def _wait_for_api(base: str, deadline: float = 30) -> None:
+    import httpx
+
     end = time.monotonic() + deadline
     while True:
         try:
-            urllib.request.urlopen(f"{base}/healthcheck", timeout=2).read()
+            httpx.get(f"{base}/healthcheck", timeout=2).raise_for_status()
             return
-        except (urllib.error.URLError, OSError):
+        except httpx.HTTPError:
             if time.monotonic() > end:
                 raise
             time.sleep(0.1)
@@ -109,13 +88,26 @@ def libvirt_missing() -> str | None:
     return None
 
 
+def _libvirtd_answers(path: str = "/run/libvirt/libvirt-sock") -> bool:
+    """Whether a libvirtd listens on its socket (a file left by one that died does not count)."""
+    import socket
+
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.settimeout(2)
+        try:
+            probe.connect(path)
+        except OSError:
+            return False
+    return True
+
+
 def libvirt_options(state_dir: Path, conf) -> dict:
     """The all-in-one's libvirt settings: libvirtd when it runs, else QEMU inside this process;
     the flat network when root can make it."""
     import os
 
     options: dict = {"compute": {"compute_driver": "libvirt"}}
-    if conf.source("libvirt", "uri") == "default" and not Path("/run/libvirt/libvirt-sock").exists():
+    if conf.source("libvirt", "uri") == "default" and not _libvirtd_answers():
         # QEMU's sockets live under the root, and a UNIX socket's path has 108 characters at most:
         # a short folder of its own (its guests stop with `up` anyway), named after the state folder.
         import hashlib
@@ -128,40 +120,41 @@ def libvirt_options(state_dir: Path, conf) -> dict:
     return options
 
 
-def _marker(compute_url: str, token: str, uuid: str, marker: str, timeout: float = 120) -> float | None:
+def _marker(session, uuid: str, marker: str, timeout: float = 120) -> float | None:
     """Seconds until the server's console shows `marker` (None: not within timeout)."""
     started = time.monotonic()
     while time.monotonic() - started < timeout:
-        output = _request("POST", f"{compute_url}/servers/{uuid}/action", token,
-                          {"os-getConsoleOutput": {"length": 100}}).get("output", "")
+        output = session.request("POST", "compute", f"/servers/{uuid}/action",
+                                 json={"os-getConsoleOutput": {"length": 100}}).json().get("output", "")
         if marker in output:
             return time.monotonic() - started
         time.sleep(0.5)
     return None
 
 
-def _boot(compute_url: str, token: str, name: str, flavor: str, image_id: str, timeout: float = 120) -> dict:
-    server = _request("POST", f"{compute_url}/servers", token,
-                      {"server": {"name": name, "flavorRef": flavor, "imageRef": image_id}})["server"]
+def _boot(session, name: str, flavor: str, image_id: str, timeout: float = 120) -> dict:
+    # 2.1: no `networks` needed, the cloud's network when it has one.
+    server = session.request("POST", "compute", "/servers", microversion="2.1", json={
+        "server": {"name": name, "flavorRef": flavor, "imageRef": image_id}}).json()["server"]
     end = time.monotonic() + timeout
     while time.monotonic() < end:
-        found = _request("GET", f"{compute_url}/servers/{server['id']}", token)["server"]
+        found = session.get("compute", f"/servers/{server['id']}")["server"]
         if found["status"] in ("ACTIVE", "ERROR"):
             return found
         time.sleep(0.2)
     raise TimeoutError(f"server {server['id']} not ACTIVE after {timeout}s")
 
 
-def _delete(compute_url: str, token: str, uuid: str, timeout: float = 120) -> None:
-    _request("DELETE", f"{compute_url}/servers/{uuid}", token)
+def _delete(session, uuid: str, timeout: float = 120) -> None:
+    from ncloud.cli.cloud.errors import NotFound
+
+    session.request("DELETE", "compute", f"/servers/{uuid}")
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         try:
-            _request("GET", f"{compute_url}/servers/{uuid}", token)
-        except urllib.error.HTTPError as error:
-            if error.code == 404:
-                return
-            raise
+            session.get("compute", f"/servers/{uuid}")
+        except NotFound:
+            return
         time.sleep(0.3)
 
 
@@ -179,9 +172,9 @@ def _network_to_remove(cloud, conf):
         return None
 
 
-def _existing_image(image_url: str, token: str, name: str) -> str | None:
+def _existing_image(session, name: str) -> str | None:
     """The id of an active image of that name (an earlier `up` in the same state folder uploaded it)."""
-    found = _request("GET", f"{image_url}/v2/images?name={name}&status=active", token).get("images") or []
+    found = session.get("image", "/images", params={"name": name, "status": "active"}).get("images") or []
     return found[0]["id"] if found else None
 
 
@@ -210,6 +203,7 @@ def up(
 ) -> None:
     from rich.console import Console
 
+    from ncloud.cli.cloud.session import password_session
     from ncloud.daemons.allinone import AllInOne
     from ncloud.daemons.compute.virt.driver import VirtError
     from ncloud.daemons.core import config, log
@@ -295,10 +289,9 @@ def up(
     if tiny_image is not None:
         from ncloud.cli import tiny_image as builder
 
-        admin = token_for(identity_url, "admin", passwords["admin"], "admin")
+        admin = password_session(identity_url, "admin", passwords["admin"], "admin")
         image_name = TINY_IMAGE_NAME
-        image_id = _existing_image(f"{root}/image", admin, TINY_IMAGE_NAME) or builder.upload(
-            f"{root}/image", admin, tiny_image, TINY_IMAGE_NAME)
+        image_id = _existing_image(admin, TINY_IMAGE_NAME) or builder.upload(admin, tiny_image, TINY_IMAGE_NAME)
     _write_clouds_yaml(clouds_yaml, identity_url, passwords)  # last: its presence says the cloud is ready
     console.print(f"[bold green]ncloud is up[/] (state in {state_dir}, log {conf.default.log_file})")
     console.print(f"  Compute API  {compute_url}")
@@ -315,8 +308,8 @@ def up(
         if boot_server:
             with console.status(f"booting server {boot_server}..."):
                 started = time.monotonic()
-                token = token_for(identity_url, "demo", passwords["demo"], "demo")
-                server = _boot(compute_url, token, boot_server, "1", image_id)
+                demo = password_session(identity_url, "demo", passwords["demo"], "demo")
+                server = _boot(demo, boot_server, "1", image_id)
             status_ok = server["status"] == "ACTIVE"
             colour = "green" if status_ok else "red"
             console.print(f"  server       {server['name']} {server['id']} [{colour}]{server['status']}[/] "
@@ -327,7 +320,7 @@ def up(
                 from ncloud.cli.tiny_image import MARKER
 
                 with console.status(f"waiting for {boot_server} to print {MARKER!r} on its console..."):
-                    seconds = _marker(compute_url, token, server["id"], MARKER)
+                    seconds = _marker(demo, server["id"], MARKER)
                 status_ok = seconds is not None
                 addresses = ", ".join(a["addr"] for net in server.get("addresses", {}).values() for a in net)
                 booted = (f"[green]booted[/] in {time.monotonic() - started:.1f}s" if status_ok
@@ -337,7 +330,7 @@ def up(
         if boot_server and exit_after_boot:
             if tiny_image is not None:  # a real guest: a smoke run leaves nothing running behind it
                 with console.status(f"deleting {boot_server}..."):
-                    _delete(compute_url, token, server["id"])
+                    _delete(demo, server["id"])
         else:
             console.print("Press Ctrl-C to stop.")
             wait_for_signal(stop)
@@ -350,3 +343,7 @@ def up(
         console.print("ncloud stopped.")
     if not status_ok:
         raise typer.Exit(1)
+
+
+app = typer.Typer(rich_markup_mode=None)
+app.command("up", help=__doc__)(up)

@@ -287,6 +287,8 @@ SECTIONS: dict[str, tuple[Opt, ...]] = {
         Opt("local_gb", int, 1000, "Disk (GiB) of each simulated host.", minimum=1),
         Opt("spawn_delay", float, 0.0, "Seconds a simulated spawn takes.", minimum=0),
         Opt("fail_spawn_hosts", list, [], "Hosts whose spawns fail (fault injection for tests)."),
+        Opt("fail_spawn_names", list, [], "Servers of these names fail to spawn, wherever they land (fault "
+            "injection for tests: one cloud serves both the failures and the rest)."),
         Opt("migrate_delay", float, 0.0,
             "Seconds a simulated disk copy or live migration takes (resize, migrate, live migration).", minimum=0),
         Opt("fail_migrate_hosts", list, [],

@@ -36,7 +36,8 @@ def test_build_tiny_without_a_cloud_says_what_is_missing(tmp_path):
     result = subprocess.run([NCLOUD, "image", "build-tiny", "--output", str(tmp_path / "t.qcow2"), "--cache",
                              str(TINY_CACHE / "packages"), "--upload"], capture_output=True, text=True, env=env,
                             cwd=tmp_path, timeout=300)
-    assert result.returncode == 1
-    assert "error: no cloud given: use --os-cloud (clouds.yaml) or source an openrc" in result.stderr
+    assert result.returncode == 4
+    assert result.stderr == ("error: no cloud given: name one of clouds.yaml with --os-cloud or OS_CLOUD, or source "
+                             "an openrc file (OS_AUTH_URL, OS_USERNAME, OS_PASSWORD, OS_PROJECT_NAME, ...)\n")
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "t.qcow2").exists()  # it said so before building anything

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import yaml
 
-from ncloud.cli.up import token_for
+from ncloud.cli.cloud.session import password_session
 from ncloud.daemons.core.bootstrap import DEMO_IMAGE_ID
 from tests.cloud import free_port, wait_until
 from tests.servers import _pdeathsig
@@ -60,7 +60,7 @@ def test_up_serves_until_ctrl_c_writes_clouds_yaml_and_keeps_state(tmp_path):
         demo = clouds["ncloud-demo"]["auth"]
         assert demo["auth_url"] == f"http://127.0.0.1:{port}/identity/v3"
         assert (demo["username"], demo["project_name"]) == ("demo", "demo") and len(demo["password"]) >= 20
-        token = token_for(demo["auth_url"], "demo", demo["password"], "demo")
+        token = password_session(demo["auth_url"], "demo", demo["password"], "demo").token
         compute = f"http://127.0.0.1:{port}/compute/v2.1"
         assert httpx.get(f"{compute}/servers", headers={"X-Auth-Token": "demo:demo"}).status_code == 401
         with httpx.Client(base_url=compute, headers={"X-Auth-Token": token}, timeout=10) as api:

@@ -1,7 +1,7 @@
 """A driver that simulates a hypervisor in memory, for tests, development and scale simulation.
 
 Capacity comes from `[fake] vcpus/memory_mb/local_gb`; `spawn_delay` makes builds take time;
-`fail_spawn_hosts` makes every spawn on the named hosts fail (fault injection). One
+`fail_spawn_hosts` and `fail_spawn_names` make spawns fail (fault injection). One
 ncloud-compute process can run many simulated hosts (`[fake] hosts`), each with its own driver.
 """
 
@@ -50,6 +50,8 @@ class FakeDriver(ComputeDriver):
             time.sleep(self.conf.fake.spawn_delay)
         if self.host in self.conf.fake.fail_spawn_hosts:
             raise VirtError(f"simulated spawn failure on host {self.host}")
+        if instance.get("display_name") in self.conf.fake.fail_spawn_names:
+            raise VirtError(f"simulated spawn failure of server {instance['display_name']}")
         self._define(instance, states.RUNNING)
 
     def _define(self, instance: dict, power_state: int) -> None:
