@@ -27,6 +27,16 @@ def test_every_playbook_passes_the_syntax_check(playbook):
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+def test_awx_runs_the_playbooks_from_the_repository_root_with_its_settings():
+    """AWX and Tower run a project from its root, where ansible.cfg (a link to the playbooks') is read."""
+    env = {key: value for key, value in ENV.items() if key != "ANSIBLE_CONFIG"}
+    version = subprocess.run([str(BIN / "ansible"), "--version"], capture_output=True, text=True, env=env, cwd=ROOT)
+    assert f"config file = {ROOT / 'ansible.cfg'}\n" in version.stdout, version.stdout + version.stderr
+    done = subprocess.run([str(BIN / "ansible-playbook"), "--syntax-check", "-i", "inventory.example",
+                           "playbooks/site.yml"], capture_output=True, text=True, env=env, cwd=ROOT)
+    assert done.returncode == 0, done.stdout + done.stderr  # the roles are found through roles_path
+
+
 @pytest.mark.slow
 def test_ansible_lint_passes_with_the_production_profile():
     done = subprocess.run([str(BIN / "ansible-lint"), "--offline", "--profile", "production", "--format", "pep8",
