@@ -180,5 +180,8 @@ def test_names_complete_in_the_shell_once_logged_in(user):
     assert complete("ncloud flavor show m1.") == ["m1.medium", "m1.small", "m1.tiny"]
     assert complete("ncloud server create --image ncloud-d") == ["ncloud-demo"]
     assert complete("ncloud serv") == ["server", "service"]
-    script = user("--show-completion", "bash").stdout
+    script = user("--show-completion").stdout  # for the shell it runs in (CI: bash)
     assert "_NCLOUD_COMPLETE=complete_bash" in script
+    zsh = {**user.env, "_NCLOUD_COMPLETE": "complete_zsh", "_TYPER_COMPLETE_ARGS": "ncloud flavor show m1.t"}
+    done = subprocess.run([NCLOUD], capture_output=True, text=True, env=zsh, timeout=30)
+    assert done.stdout == "_arguments '*: :((\"m1.tiny\"))'\n"
