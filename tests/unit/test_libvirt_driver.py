@@ -274,6 +274,15 @@ def test_the_domain_definition_carries_nic_cpu_and_consoles_as_configured():
     assert domain.cpu_mode("", "qemu") == "maximum" and domain.cpu_mode("", "kvm") == "host-model"
 
 
+@pytest.mark.parametrize(("modules", "hardware"), [(["kvm", "kvm_intel"], True), (["kvm", "kvm_amd"], True),
+                                                    (["kvm", "kvm_pvm"], False), ([], False)])
+def test_only_hardware_kvm_counts_as_kvm(tmp_path, modules, hardware):
+    """A nested PVM host's /dev/kvm (these CI machines) kills stock guests: they get TCG."""
+    for name in modules:
+        (tmp_path / name).mkdir()
+    assert domain.hardware_kvm(tmp_path) is hardware
+
+
 def test_a_snapshot_is_the_root_disk_flattened_into_the_images_format(driver, images, qcow2_image, tmp_path):
     server = instance()
     driver.spawn(server, {"id": images.add(qcow2_image, "qcow2")})

@@ -75,12 +75,23 @@ def tap_name(uuid: str) -> str:
     return f"tap{uuid.replace('-', '')[:11]}"
 
 
+# The kernel modules of hardware-assisted KVM (VT-x, AMD-V); /sys/module lists them also when built in.
+HARDWARE_KVM_MODULES = ("kvm_intel", "kvm_amd")
+
+
+def hardware_kvm(modules: Path = Path("/sys/module")) -> bool:
+    """Whether /dev/kvm is served by hardware-assisted KVM. A nested PVM host (kvm_pvm) also offers
+    a /dev/kvm, but runs only guests built for it: a stock guest crawls through firmware and its
+    boot loader and dies with "KVM internal error ... emulation failure"."""
+    return any((modules / name).exists() for name in HARDWARE_KVM_MODULES)
+
+
 @functools.cache
 def kvm_works() -> bool:
-    """/dev/kvm opens *and* QEMU can set up a vCPU on it. Some nested hypervisors offer a /dev/kvm
-    whose guests die at their first instruction ("failed to set MSR"); a 50 ms dry run of QEMU with
-    the host CPU (started paused, then quit) tells them apart."""
-    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
+    """/dev/kvm opens, is hardware KVM, *and* QEMU can set up a vCPU on it. Some nested hypervisors
+    offer a /dev/kvm whose guests die at their first instruction ("failed to set MSR"); a 50 ms dry
+    run of QEMU with the host CPU (started paused, then quit) tells them apart."""
+    if not os.access("/dev/kvm", os.R_OK | os.W_OK) or not hardware_kvm():
         return False
     emulator = shutil.which("qemu-system-x86_64") or shutil.which("kvm")
     if emulator is None:

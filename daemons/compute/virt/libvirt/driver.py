@@ -58,8 +58,9 @@ class LibvirtDriver(ColdMigrations, LiveMigrations, ComputeDriver):
         LOG.info("libvirt driver on %s: %s, virt_type %s, instances in %s", self.host, self.connection.uri,
                  self.virt_type, self.instances_dir)
         if self.virt_type == "qemu":
-            LOG.info("guests run under software emulation (TCG): set [libvirt] virt_type = kvm on hosts with "
-                     "hardware virtualisation")
+            LOG.info("guests run under software emulation (TCG)%s: set [libvirt] virt_type = kvm on hosts with "
+                     "hardware virtualisation", "" if self.conf.libvirt.virt_type else
+                     " as no hardware KVM works here (/dev/kvm missing, not VT-x/AMD-V, or QEMU's dry run failed)")
         try:
             self._spice = "<value>spice</value>" in conn.getDomainCapabilities(None, None, None, self.virt_type)
         except libvirt.libvirtError:
