@@ -23,6 +23,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from ncloud.cli.cloud.session import Session  # noqa: E402
 from ncloud.cli.tiny_image import MARKER, upload  # noqa: E402
 from ncloud.daemons.allinone import AllInOne  # noqa: E402
 from ncloud.daemons.compute.virt.libvirt.network import FlatNetwork  # noqa: E402
@@ -83,7 +84,7 @@ def main() -> None:
         uuids = []
         try:
             root = cloud.endpoint.rsplit("/compute/", 1)[0]
-            image_id = upload(f"{root}/image", "admin:admin", image, "ncloud-tiny")
+            image_id = upload(Session.with_token("admin:admin", {"image": f"{root}/image"}), image, "ncloud-tiny")
             results = []
             for n in range(args.guests):
                 uuid, active, marker = boot(api, f"bench-{n}", image_id)
