@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
 
 from ncloud.daemons.api import boot, policy, server_query
 from ncloud.daemons.api.errors import Fault
@@ -22,8 +21,6 @@ from ncloud.daemons.core import exception, instances, quotas, states
 from ncloud.daemons.core.config import Config
 from ncloud.daemons.core.context import RequestContext
 from ncloud.daemons.core.db.session import Database
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -234,8 +231,8 @@ _REBUILD_FIELDS = {"name": "display_name", "description": "description", "user_d
 
 
 def rebuild(conf: Config, db: Database, compute: ComputeAPI, ctx: RequestContext, uuid: str, request: dict,
-            answer: Callable[[], T]) -> T:
-    """Recreate the server from an image on its host, keeping its identity; returns what `answer` made.
+            answer: Callable[[], dict]) -> dict:
+    """Recreate the server from an image on its host, keeping its identity; returns the body `answer` made.
 
     `request` has passed the schema of its microversion: only that version's keys are present.
     The new name, metadata (replacing the old), key and user data are committed with the task
